@@ -1,0 +1,178 @@
+"""The Dreamer agent: world model + actor-critic, compiled policy and train step
+(dreamerv3@8fa35f8 agent.Agent)."""
+import numpy as np
+import tensorflow as tf
+
+from . import behavior
+from . import nets
+from . import optim
+from . import world_model
+
+COMPILE = ('eager', 'graph', 'xla')
+
+
+def _compile(fn, mode, signature=None):
+  if mode not in COMPILE:
+    raise ValueError(f"Unknown compile mode '{mode}'. Valid: {', '.join(COMPILE)}.")
+  if mode == 'eager':
+    return fn
+  return tf.function(fn, input_signature=signature, jit_compile=(mode == 'xla'),
+                     reduce_retracing=False)
+
+
+class Agent(tf.Module):
+  """obs_space: {key: (shape, dtype)}; act_space: {'shape': (A,), 'discrete': bool}."""
+
+  def __init__(self, obs_space, act_space, config):
+    super().__init__(name='agent')
+    self.config = config
+    self.obs_space = {k: (tuple(s), np.dtype(d)) for k, (s, d) in obs_space.items()}
+    self.act_shape, self.discrete = tuple(act_space['shape']), act_space['discrete']
+    self._check_spaces()
+    tf.random.set_seed(config.seed)
+    shapes = {k: s for k, (s, _) in self.obs_space.items()}
+    with nets.precision(config.precision):
+      self.wm = world_model.WorldModel(shapes, self.act_shape[-1], config)
+      self.ac = behavior.ActorCritic(self.act_shape, self.discrete, config)
+    self.rng = tf.random.Generator.from_seed(config.seed)
+    self._build()
+    scaling = config.precision == 'float16'
+    mods = [self.wm.encoder, self.wm.rssm, self.wm.decoder, self.wm.reward, self.wm.cont]
+    self.model_opt = optim.Adam(
+        [v for m in mods for v in m.trainable_variables], scaling=scaling, name='model_opt',
+        **config.model_opt.to_dict())
+    self.actor_opt = optim.Adam(self.ac.actor.trainable_variables, scaling=scaling,
+                                name='actor_opt', **config.actor_opt.to_dict())
+    self.critic_opt = optim.Adam(self.ac.critic.trainable_variables, scaling=scaling,
+                                 name='critic_opt', **config.critic_opt.to_dict())
+    B, T = config.batch_size, config.batch_length
+    spec = lambda lead: {k: tf.TensorSpec((*lead, *s), d) for k, (s, d) in self.data_space.items()}
+    self._train = _compile(self._train_step, config.compile,
+                           [spec((B, T)), tf.TensorSpec([2], tf.int32)])
+    self._policy_sample = _compile(lambda o, s, seed: self._policy_step(o, s, seed, True),
+                                   config.compile)
+    self._policy_mode = _compile(lambda o, s, seed: self._policy_step(o, s, seed, False),
+                                 config.compile)
+
+  # --- spaces ------------------------------------------------------------------------------------
+  def _check_spaces(self):
+    required = {'reward', 'is_first', 'is_last', 'is_terminal'}
+    missing = required - set(self.obs_space)
+    if missing:
+      raise ValueError(f'Observation space lacks {sorted(missing)}; got {sorted(self.obs_space)}.')
+    for key, (shape, dtype) in self.obs_space.items():
+      if key in required:
+        continue
+      if len(shape) == 3 and dtype != np.uint8:
+        raise ValueError(f"Image observation '{key}' must be uint8 (H, W, C), got {dtype}.")
+      if len(shape) not in (1, 3):
+        raise ValueError(
+            f"Observation '{key}' has shape {shape}: the agent handles images (H, W, C) and "
+            'vectors (N,).')
+    if len(self.act_shape) != 1:
+      raise ValueError(f'Action shape must be (A,), got {self.act_shape}.')
+
+  @property
+  def data_space(self):
+    """Keys and dtypes of a replay step as the train step receives it."""
+    space = {k: (s, d) for k, (s, d) in self.obs_space.items() if k != 'is_last'}
+    space.update({'reward': ((), np.float32), 'is_first': ((), np.bool_),
+                  'is_terminal': ((), np.bool_), 'action': (self.act_shape, np.float32)})
+    return space
+
+  def _dummy(self, lead):
+    return {k: tf.zeros((*lead, *s), d) for k, (s, d) in self.data_space.items()}
+
+  def _build(self):
+    """Creates every variable eagerly with known shapes."""
+    data = world_model.preprocess(self._dummy((1, 2)))
+    seed = tf.constant([0, 0], tf.int32)
+    _, post, _ = self.wm.loss(data, seed)
+    start = {k: tf.reshape(v, [-1, *v.shape[2:]]) for k, v in post.items()}
+    self.ac.critic(start), self.ac.slow_critic(start), self.ac.actor(start)
+    for src, dst in zip(self.ac.critic.weights, self.ac.slow_critic.weights):
+      dst.assign(src)
+
+  # --- acting ------------------------------------------------------------------------------------
+  def initial_state(self, batch):
+    latent = self.wm.rssm.initial(batch)
+    return latent, tf.zeros((batch, *self.act_shape), tf.float32)
+
+  def policy(self, obs, state, mode='train'):
+    """obs: dict of (B, ...) arrays; state from initial_state or the previous call.
+
+    mode 'train' samples; 'eval' samples when run.eval_sample else takes the mode.
+    Returns (action (B, A) numpy, new state).
+    """
+    if mode not in ('train', 'eval'):
+      raise ValueError(f"Unknown policy mode '{mode}'. Valid: train, eval.")
+    sample = mode == 'train' or self.config.run.eval_sample
+    fn = self._policy_sample if sample else self._policy_mode
+    obs = {k: tf.convert_to_tensor(v) for k, v in obs.items()
+           if k in self.obs_space and k != 'is_last'}
+    seed = self.rng.uniform_full_int([2], tf.int32)
+    action, state = fn(obs, state, seed)
+    return action.numpy(), state
+
+  def _policy_step(self, obs, state, seed, sample):
+    latent, prev_action = state
+    obs = world_model.preprocess({**obs, 'is_terminal': tf.zeros_like(obs['is_first'])})
+    embed = self.wm.encoder({k: v[:, None] for k, v in obs.items()})[:, 0]
+    seed_obs, seed_act = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, obs['is_first'], seed_obs)
+    dist = self.ac.actor(latent)
+    action = dist.sample(seed=seed_act) if sample else dist.mode()
+    action = tf.cast(action, tf.float32)
+    return action, (latent, action)
+
+  # --- learning ----------------------------------------------------------------------------------
+  def train(self, batch):
+    """One update of world model, actor and critic on a replay batch (B, T, ...)."""
+    seed = self.rng.uniform_full_int([2], tf.int32)
+    batch = {k: batch[k] for k in self.data_space}
+    return {k: float(v) for k, v in self._train(batch, seed).items()}
+
+  def _train_step(self, batch, seed):
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    data = world_model.preprocess(batch)
+    with tf.GradientTape() as tape:
+      model_loss, post, metrics = self.wm.loss(data, seeds[0])
+      scaled = self.model_opt.scale_loss(model_loss)
+    grads = tape.gradient(scaled, self.model_opt.variables_)
+    metrics.update(self.model_opt.apply(grads))
+    # Imagination starts from every posterior state of the batch (agent.Agent.train).
+    start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}
+    start['is_terminal'] = tf.reshape(data['is_terminal'], [-1])
+    metrics.update(self._train_behavior(start, seeds[1]))
+    return metrics
+
+  def _train_behavior(self, start, seed):
+    ac = self.ac
+    backprop = ac.grad == 'backprop'
+    if not backprop:  # REINFORCE needs no gradient through the imagined rollout.
+      traj = ac.imagine(self.wm, start, seed)
+    with tf.GradientTape() as tape:
+      if backprop:
+        traj = ac.imagine(self.wm, start, seed)
+      actor_loss, ret, metrics = ac.actor_loss(traj)
+      scaled = self.actor_opt.scale_loss(actor_loss)
+    metrics.update(self.actor_opt.apply(tape.gradient(scaled, self.actor_opt.variables_)))
+    traj = {k: tf.stop_gradient(v) for k, v in traj.items()}
+    with tf.GradientTape() as tape:
+      critic_loss, mets = ac.critic_loss(traj, tf.stop_gradient(ret))
+      scaled = self.critic_opt.scale_loss(critic_loss)
+    metrics.update(mets)
+    metrics.update(self.critic_opt.apply(tape.gradient(scaled, self.critic_opt.variables_)))
+    ac.update_slow()
+    return metrics
+
+  # --- introspection -----------------------------------------------------------------------------
+  def param_counts(self):
+    """Trainable parameters per module, as in shared/reference/official_configs/README.md."""
+    wm, ac = self.wm, self.ac
+    count = lambda m: int(sum(np.prod(v.shape) for v in m.trainable_variables))
+    counts = {'encoder': count(wm.encoder), 'rssm': count(wm.rssm), 'decoder': count(wm.decoder),
+              'reward': count(wm.reward), 'cont': count(wm.cont), 'actor': count(ac.actor),
+              'critic': count(ac.critic)}
+    counts['total'] = sum(counts.values())
+    return counts

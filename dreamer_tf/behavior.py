@@ -1,0 +1,146 @@
+"""Actor-critic learning in imagination (DreamerV3 Sec. 3; dreamerv3@8fa35f8 agent.ImagActorCritic,
+agent.VFunction, jaxutils.Moments, jaxutils.SlowUpdater)."""
+import tensorflow as tf
+import tf_keras as keras
+
+from . import distributions as dists
+from . import nets
+from . import rssm as rssm_lib
+
+sg = tf.stop_gradient
+
+
+def lambda_return(reward, value, cont, discount, lam):
+  """DreamerV3 eq. 7, as VFunction.score.
+
+  reward (H, N): r_1..r_H; value (H + 1, N): v_0..v_H; cont (H + 1, N): c_0..c_H.
+  R_t = r_{t+1} + gamma c_{t+1} ((1 - lam) v_{t+1} + lam R_{t+1}),  R_H = v_H.
+  Returns R_0..R_{H-1} (H, N).
+  """
+  disc = cont[1:] * discount
+  interm = reward + disc * value[1:] * (1.0 - lam)
+  horizon = reward.shape[0]
+  returns = [value[-1]]
+  for t in reversed(range(horizon)):
+    returns.append(interm[t] + disc[t] * lam * returns[-1])
+  return tf.stack(returns[::-1][:-1])
+
+
+class Moments(keras.layers.Layer):
+  """Return normaliser `perc_ema`: EMA of the 5th and 95th return percentiles (DreamerV3 eq. 12).
+
+  Returns (offset, scale) with scale = max(1 / max, hi - lo), i.e. max(1, S) for max = 1.
+  """
+
+  def __init__(self, impl='perc_ema', decay=0.99, max=1.0, perclo=5.0, perchi=95.0):
+    super().__init__(dtype='float32')
+    if impl != 'perc_ema':
+      raise ValueError(f"Unknown retnorm.impl '{impl}'. Valid: perc_ema.")
+    self.decay, self.max, self.perclo, self.perchi = decay, max, perclo, perchi
+    self.low = self.add_weight('low', (), tf.float32, 'zeros', trainable=False)
+    self.high = self.add_weight('high', (), tf.float32, 'zeros', trainable=False)
+
+  def update(self, x):
+    x = tf.reshape(sg(tf.cast(x, tf.float32)), [-1])
+    self.low.assign(self.decay * self.low + (1 - self.decay) * percentile(x, self.perclo))
+    self.high.assign(self.decay * self.high + (1 - self.decay) * percentile(x, self.perchi))
+
+  def stats(self):
+    scale = tf.maximum(1.0 / self.max, self.high - self.low)
+    return sg(tf.identity(self.low)), sg(scale)
+
+
+def percentile(x, q):
+  """Linear-interpolation percentile of a flat tensor (numpy/jnp.percentile default)."""
+  x = tf.sort(x)
+  pos = (q / 100.0) * tf.cast(tf.size(x) - 1, tf.float32)
+  lo = tf.cast(tf.floor(pos), tf.int32)
+  hi = tf.minimum(lo + 1, tf.size(x) - 1)
+  frac = pos - tf.floor(pos)
+  return tf.gather(x, lo) * (1.0 - frac) + tf.gather(x, hi) * frac
+
+
+class ActorCritic(keras.layers.Layer):
+
+  def __init__(self, action_shape, discrete, config):
+    super().__init__()
+    self.config, self.discrete = config, discrete
+    self.grad = config.actor_grad_disc if discrete else config.actor_grad_cont
+    if self.grad not in ('reinforce', 'backprop'):
+      raise ValueError(f"Unknown actor gradient '{self.grad}'. Valid: reinforce, backprop.")
+    actor_kw = config.actor.to_dict()
+    self.dist_name = config.actor_dist_disc if discrete else config.actor_dist_cont
+    if not discrete:
+      actor_kw.pop('unimix')
+    self.actor = nets.MLP(action_shape, dist=self.dist_name, **actor_kw)
+    self.critic = nets.MLP((), **config.critic.to_dict())
+    self.slow_critic = nets.MLP((), **config.critic.to_dict())
+    self.retnorm = Moments(**config.retnorm.to_dict())
+    self.slow_updates = self.add_weight('slow_updates', (), tf.int64, 'zeros', trainable=False)
+    self.discount = 1.0 - 1.0 / config.horizon
+    self.entropy_bounds = dists.entropy_bounds(
+        self.dist_name, action_shape, config.actor.minstd, config.actor.maxstd)
+
+  def policy(self, state, seed):
+    return self.actor(rssm_lib.sg_state(state)).sample(seed=seed)
+
+  def imagine(self, wm, start, seed):
+    """Imagined trajectory (H + 1, N) with rewards, continues and weights (WorldModel.imagine)."""
+    first_cont = 1.0 - tf.cast(start['is_terminal'], tf.float32)
+    traj = wm.rssm.imagine(start, self.policy, self.config.imag_horizon, seed)
+    cont = wm.cont(traj).mode()
+    traj['cont'] = tf.concat([first_cont[None], cont[1:]], 0)
+    traj['weight'] = tf.math.cumprod(self.discount * traj['cont'], 0) / self.discount
+    traj['reward'] = wm.reward(traj).mean()[1:]
+    return traj
+
+  def score(self, traj):
+    """Lambda returns R_0..R_{H-1} and the critic baseline v_0..v_{H-1}."""
+    value = self.critic(traj).mean()
+    ret = lambda_return(traj['reward'], value, traj['cont'], self.discount,
+                        self.config.return_lambda)
+    return ret, value[:-1]
+
+  def actor_loss(self, traj):
+    ret, base = self.score(traj)
+    self.retnorm.update(ret)
+    offset, scale = self.retnorm.stats()
+    adv = (ret - offset) / scale - (base - offset) / scale
+    policy = self.actor(rssm_lib.sg_state(traj))
+    logpi = policy.log_prob(sg(traj['action']))[:-1]
+    loss = {'backprop': lambda: -adv, 'reinforce': lambda: -logpi * sg(adv)}[self.grad]()
+    ent = policy.entropy()[:-1]
+    loss -= self.config.actent * ent
+    loss *= sg(traj['weight'])[:-1]
+    lo, hi = self.entropy_bounds
+    metrics = {
+        'actor_loss': tf.reduce_mean(loss), 'adv_mean': tf.reduce_mean(adv),
+        'policy_entropy': tf.reduce_mean(ent),
+        'policy_randomness': tf.reduce_mean((ent - lo) / (hi - lo)),
+        'return_raw': tf.reduce_mean(ret), 'return_normed': tf.reduce_mean((ret - offset) / scale),
+        'retnorm_low': offset, 'retnorm_scale': scale,
+        'imag_reward': tf.reduce_mean(traj['reward']),
+    }
+    return self.config.loss_scales.actor * tf.reduce_mean(loss), ret, metrics
+
+  def critic_loss(self, traj, target):
+    """Twohot critic towards the lambda return, regularised towards the slow critic's mean."""
+    traj = {k: v[:-1] for k, v in traj.items() if k != 'reward'}
+    dist = self.critic(traj)
+    loss = -dist.log_prob(sg(target))
+    if self.config.critic_slowreg != 'logprob':
+      raise ValueError(f"Unknown critic_slowreg '{self.config.critic_slowreg}'. Valid: logprob.")
+    loss += self.config.loss_scales.slowreg * -dist.log_prob(sg(self.slow_critic(traj).mean()))
+    loss = tf.reduce_mean(loss * sg(traj['weight']))
+    metrics = {'critic_loss': loss, 'critic_value': tf.reduce_mean(dist.mean())}
+    return self.config.loss_scales.critic * loss, metrics
+
+  def update_slow(self):
+    """slow <- mix * critic + (1 - mix) * slow; mix = 1 at the first update (SlowUpdater)."""
+    n = self.slow_updates
+    need_init = tf.cast(tf.equal(n, 0), tf.float32)
+    need_update = tf.cast(tf.equal(n % self.config.slow_critic_update, 0), tf.float32)
+    mix = tf.clip_by_value(need_init + self.config.slow_critic_fraction * need_update, 0.0, 1.0)
+    for src, dst in zip(self.critic.weights, self.slow_critic.weights):
+      dst.assign(mix * src + (1.0 - mix) * dst)
+    self.slow_updates.assign_add(1)

@@ -1,0 +1,285 @@
+"""Networks of DreamerV3 (dreamerv3@8fa35f8 nets.py): Linear blocks, MLP heads, CNN encoder/decoder.
+
+Layers are Keras 2 (tf_keras) layers. The compute dtype follows the Keras global policy set by
+`precision()`; layer norm and every distribution are float32 islands.
+"""
+import contextlib
+import re
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from . import distributions as dists
+
+POLICIES = {'float32': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}
+
+
+@contextlib.contextmanager
+def precision(name):
+  """Builds layers under the Keras mixed-precision policy for `name` (config `precision`)."""
+  if name not in POLICIES:
+    raise ValueError(f"Unknown precision '{name}'. Valid: {', '.join(POLICIES)}.")
+  old = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(POLICIES[name])
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(old)
+
+
+def initializer(winit='uniform', fan='avg', scale=1.0):
+  """dreamerv3 nets.Initializer: variance scaling by fan; `normal` is truncated to 2 std."""
+  if scale == 0.0:
+    return keras.initializers.Zeros()
+  dist = {'normal': 'truncated_normal', 'uniform': 'uniform'}[winit]
+  mode = {'avg': 'fan_avg', 'in': 'fan_in', 'out': 'fan_out'}[fan]
+  return keras.initializers.VarianceScaling(scale, mode, dist)
+
+
+def get_act(name):
+  if name == 'none':
+    return tf.identity
+  if name in ('silu', 'elu', 'relu', 'tanh', 'sigmoid'):
+    return getattr(tf.nn, name)
+  raise ValueError(f"Unknown activation '{name}'. Valid: none, silu, elu, relu, tanh, sigmoid.")
+
+
+class Norm(keras.layers.Layer):
+  """Layer norm over the last axis in float32, eps 1e-3 (jax.nn.standardize in nets.Norm)."""
+
+  def __init__(self, impl, **kw):
+    super().__init__(dtype='float32', **kw)
+    if impl not in ('none', 'layer'):
+      raise ValueError(f"Unknown norm '{impl}'. Valid: none, layer.")
+    self.ln = keras.layers.LayerNormalization(epsilon=1e-3, dtype='float32') if impl == 'layer' else None
+
+  def call(self, x):
+    return x if self.ln is None else self.ln(x)
+
+
+class Linear(keras.layers.Layer):
+  """Dense -> norm -> act; no bias when normed (nets.Linear)."""
+
+  def __init__(self, units, act='none', norm='none', winit='uniform', fan='avg', outscale=1.0, **kw):
+    super().__init__(**kw)
+    self.dense = keras.layers.Dense(
+        units, use_bias=(norm == 'none'), kernel_initializer=initializer(winit, fan, outscale))
+    self.norm = Norm(norm)
+    self.act = get_act(act)
+
+  def call(self, x):
+    x = self.dense(x)
+    return self.act(tf.cast(self.norm(x), self.compute_dtype))
+
+
+def features(state, keys=('deter', 'stoch')):
+  """Concatenates latent parts, flattening (..., stoch, classes) -> (..., stoch * classes)."""
+  dims = len(state['deter'].shape)
+  parts = []
+  for key in keys:
+    x = state[key]
+    if len(x.shape) > dims:
+      x = tf.reshape(x, tf.concat([tf.shape(x)[:dims - 1], [np.prod(x.shape[dims - 1:])]], 0))
+    parts.append(tf.cast(x, tf.float32))
+  return tf.concat(parts, -1)
+
+
+class Head(keras.layers.Layer):
+  """Output layer(s) producing a distribution by name (nets.Dist)."""
+
+  def __init__(self, shape, dist, outscale=1.0, bins=255, minstd=1.0, maxstd=1.0, unimix=0.0, **kw):
+    super().__init__(**kw)
+    self.shape, self.dist = tuple(shape), dist
+    self.minstd, self.maxstd, self.unimix = minstd, maxstd, unimix
+    valid = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal')
+    if dist not in valid:
+      raise ValueError(f"Unknown output dist '{dist}'. Valid: {', '.join(valid)}.")
+    out = (*self.shape, bins) if dist.endswith('_disc') else self.shape
+    init = lambda: initializer('uniform', 'avg', outscale)  # Dist's Linear: default winit
+    self.out_shape = out
+    self.out = keras.layers.Dense(int(np.prod(out)), kernel_initializer=init())
+    if dist == 'normal':
+      self.std = keras.layers.Dense(int(np.prod(self.shape)), kernel_initializer=init())
+
+  def call(self, x, lead=None):
+    """x: (N, F); `lead` (the batch shape of the distribution) defaults to (N,)."""
+    batch = tf.shape(x)[:-1] if lead is None else lead
+    out = tf.reshape(tf.cast(self.out(x), tf.float32), tf.concat([batch, self.out_shape], 0))
+    nd = len(self.shape)
+    if self.dist == 'symlog_disc':
+      return dists.TwoHot(out)
+    if self.dist == 'mse':
+      return dists.MSE(out, nd)
+    if self.dist == 'symlog_mse':
+      return dists.SymlogMSE(out, nd)
+    if self.dist == 'binary':
+      return dists.bernoulli(out, nd)
+    if self.dist == 'onehot':
+      return dists.onehot(out, self.unimix, nd - 1)
+    std = tf.reshape(tf.cast(self.std(x), tf.float32), tf.concat([batch, self.shape], 0))
+    return dists.normal(out, std, self.minstd, self.maxstd, nd)
+
+
+class MLP(keras.layers.Layer):
+  """`layers` Linear blocks then an optional Head (nets.MLP). Input: tensor or latent dict."""
+
+  def __init__(self, shape, layers, units, act='silu', norm='layer', winit='normal', fan='avg',
+               inputs=('deter', 'stoch'), symlog_inputs=False, dist=None, **head_kw):
+    super().__init__()
+    self.inputs = tuple(inputs)
+    self.symlog_inputs = symlog_inputs
+    self.hidden = [Linear(units, act, norm, winit, fan) for _ in range(layers)]
+    self.head = Head(shape, dist, **head_kw) if shape is not None else None
+
+  def call(self, x):
+    x = features(x, self.inputs) if isinstance(x, dict) else x
+    if self.symlog_inputs:
+      x = dists.symlog(tf.cast(x, tf.float32))
+    lead = tf.shape(x)[:-1]
+    x = tf.reshape(tf.cast(x, self.compute_dtype), [-1, x.shape[-1]])  # layers see (N, F)
+    for layer in self.hidden:
+      x = layer(x)
+    if self.head is not None:
+      return self.head(x, lead)
+    return tf.reshape(x, tf.concat([lead, [x.shape[-1]]], 0))
+
+
+def _stages(size, minres):
+  stages = int(np.log2(size) - np.log2(minres))
+  if 2 ** stages * minres != size:
+    raise ValueError(f'Image size {size} is not minres {minres} times a power of two.')
+  return stages
+
+
+class ConvEncoder(keras.layers.Layer):
+  """Stride-2 4x4 convs, depth doubling until `minres` (ImageEncoderResnet, blocks 0)."""
+
+  def __init__(self, size, depth, act, norm, winit, fan, minres=4):
+    super().__init__()
+    self.convs, self.norms = [], []
+    for i in range(_stages(size, minres)):
+      self.convs.append(keras.layers.Conv2D(
+          depth * 2 ** i, 4, 2, 'same', use_bias=(norm == 'none'),
+          kernel_initializer=initializer(winit, fan)))
+      self.norms.append(Norm(norm))
+    self.act = get_act(act)
+
+  def call(self, x):  # (N, H, W, C) in [0, 1] -> (N, minres * minres * depth * 2**(stages-1))
+    x = tf.cast(x, self.compute_dtype) - 0.5
+    for conv, norm in zip(self.convs, self.norms):
+      x = self.act(tf.cast(norm(conv(x)), self.compute_dtype))
+    return tf.reshape(x, [tf.shape(x)[0], np.prod(x.shape[1:])])
+
+
+class ConvDecoder(keras.layers.Layer):
+  """Linear to (minres, minres, depth) then stride-2 transposed convs (ImageDecoderResnet)."""
+
+  def __init__(self, shape, depth, act, norm, winit, fan, minres=4, sigmoid=False):
+    super().__init__()
+    stages = _stages(shape[0], minres)
+    depth = depth * 2 ** (stages - 1)
+    self.minres, self.depth0, self.sigmoid = minres, depth, sigmoid
+    self.inp = keras.layers.Dense(minres * minres * depth)  # official 'in': default uniform init
+    self.convs, self.norms = [], []
+    for i in range(stages):
+      last = i == stages - 1
+      depth = shape[-1] if last else depth // 2
+      self.convs.append(keras.layers.Conv2DTranspose(
+          depth, 4, 2, 'same', use_bias=(last or norm == 'none'),
+          kernel_initializer=initializer('uniform', 'avg') if last else initializer(winit, fan)))
+      self.norms.append(None if last else Norm(norm))
+    self.act = get_act(act)
+
+  def call(self, x):  # (N, F) -> (N, H, W, C)
+    x = tf.reshape(self.inp(tf.cast(x, self.compute_dtype)),
+                   [-1, self.minres, self.minres, self.depth0])
+    for conv, norm in zip(self.convs, self.norms):
+      x = conv(x)
+      if norm is not None:
+        x = self.act(tf.cast(norm(x), self.compute_dtype))
+    x = tf.cast(x, tf.float32)
+    return tf.sigmoid(x) if self.sigmoid else x + 0.5
+
+
+def split_keys(shapes, cnn_keys, mlp_keys):
+  """Observation keys the encoder/decoder models: images (rank 3) and vectors (rank <= 1)."""
+  skip = ('reward', 'is_first', 'is_last', 'is_terminal')
+  shapes = {k: v for k, v in shapes.items() if k not in skip and not k.startswith('log_')}
+  cnn = {k: v for k, v in shapes.items() if len(v) == 3 and re.match(cnn_keys, k)}
+  mlp = {k: v for k, v in shapes.items() if len(v) == 1 and re.match(mlp_keys, k)}
+  return cnn, mlp
+
+
+class MultiEncoder(keras.layers.Layer):
+  """Encodes a dict of observations (B, T, ...) into one embedding (B, T, E) (nets.MultiEncoder)."""
+
+  def __init__(self, shapes, cnn_keys, mlp_keys, act, norm, mlp_layers, mlp_units, cnn_depth,
+               winit, fan, symlog_inputs, minres):
+    super().__init__()
+    self.cnn_shapes, self.mlp_shapes = split_keys(shapes, cnn_keys, mlp_keys)
+    if not self.cnn_shapes and not self.mlp_shapes:
+      raise ValueError(
+          f'No observation matches encoder.cnn_keys={cnn_keys!r} (images) or '
+          f'encoder.mlp_keys={mlp_keys!r} (vectors); observation space: {shapes}.')
+    if self.cnn_shapes:
+      sizes = {v[:2] for v in self.cnn_shapes.values()}
+      if len(sizes) != 1 or list(sizes)[0][0] != list(sizes)[0][1]:
+        raise ValueError(f'Images must be square and of one size, got {self.cnn_shapes}.')
+      self.cnn = ConvEncoder(list(sizes)[0][0], cnn_depth, act, norm, winit, fan, minres)
+    if self.mlp_shapes:
+      self.mlp = MLP(None, mlp_layers, mlp_units, act, norm, winit, fan,
+                     symlog_inputs=symlog_inputs)
+
+  def call(self, obs):
+    some = next(iter({**self.cnn_shapes, **self.mlp_shapes}))
+    lead = tf.shape(obs[some])[:2]
+    outs = []
+    if self.cnn_shapes:
+      x = tf.concat([obs[k] for k in self.cnn_shapes], -1)
+      x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+      outs.append(tf.cast(self.cnn(x), tf.float32))
+    if self.mlp_shapes:
+      x = tf.concat([tf.reshape(tf.cast(obs[k], tf.float32), tf.concat([lead, [-1]], 0))
+                     for k in self.mlp_shapes], -1)
+      x = tf.reshape(x, [-1, x.shape[-1]])
+      outs.append(tf.cast(self.mlp(x), tf.float32))
+    x = tf.concat(outs, -1)
+    return tf.reshape(x, tf.concat([lead, [x.shape[-1]]], 0))
+
+
+class MultiDecoder(keras.layers.Layer):
+  """Latent features (B, T, F) -> dict of distributions per observation key (nets.MultiDecoder)."""
+
+  def __init__(self, shapes, cnn_keys, mlp_keys, act, norm, mlp_layers, mlp_units, cnn_depth,
+               image_dist, vector_dist, inputs, winit, fan, outscale, minres, cnn_sigmoid, bins=255):
+    super().__init__()
+    self.cnn_shapes, self.mlp_shapes = split_keys(shapes, cnn_keys, mlp_keys)
+    self.inputs = tuple(inputs)
+    if image_dist != 'mse':
+      raise ValueError(f"Unknown decoder.image_dist '{image_dist}'. Valid: mse.")
+    if self.cnn_shapes:
+      size = list(self.cnn_shapes.values())[0][:2]
+      channels = sum(v[-1] for v in self.cnn_shapes.values())
+      self.cnn = ConvDecoder((*size, channels), cnn_depth, act, norm, winit, fan, minres, cnn_sigmoid)
+    if self.mlp_shapes:  # one trunk, one head per key (MLP with a dict shape)
+      self.mlp = MLP(None, mlp_layers, mlp_units, act, norm, winit, fan)
+      self.heads = [Head(v, vector_dist, outscale, bins) for v in self.mlp_shapes.values()]
+
+  def call(self, state):
+    feat = features(state, self.inputs)
+    out = {}
+    if self.cnn_shapes:
+      lead = tf.shape(feat)[:-1]
+      flat = tf.reshape(feat, [-1, feat.shape[-1]])
+      images = self.cnn(flat)
+      images = tf.reshape(images, tf.concat([lead, tf.shape(images)[1:]], 0))
+      splits = [v[-1] for v in self.cnn_shapes.values()]
+      for key, mean in zip(self.cnn_shapes, tf.split(images, splits, -1)):
+        out[key] = dists.MSE(mean, 3)
+    if self.mlp_shapes:
+      lead = tf.shape(feat)[:-1]
+      hidden = self.mlp(tf.reshape(feat, [-1, feat.shape[-1]]))
+      for key, head in zip(self.mlp_shapes, self.heads):
+        out[key] = head(hidden, lead)
+    return out

@@ -1,0 +1,75 @@
+"""Adam with global-norm clipping as optax composes it in dreamerv3@8fa35f8 jaxutils.Optimizer:
+clip_by_global_norm(clip) -> scale_by_adam(eps) -> [additive weight decay on kernels] -> scale(-lr).
+
+Written out rather than using Keras' Adam because Keras adds eps to the un-corrected sqrt(v)
+("epsilon hat"), which differs from optax for the eps 1e-8 / 1e-5 that Dreamer uses. Under float16
+compute the loss is scaled dynamically as in the official optimizer (x2 after 1000 finite steps,
+/2 on overflow, clipped to [1e-4, 1e4]) and non-finite updates are skipped.
+"""
+import tensorflow as tf
+
+
+class Adam(tf.Module):
+
+  def __init__(self, variables, lr, eps, clip, wd=0.0, opt='adam', scaling=False, name='opt',
+               beta1=0.9, beta2=0.999):
+    super().__init__(name=name)
+    if opt != 'adam':
+      raise ValueError(f"Unknown optimizer '{opt}' for {name}. Valid: adam.")
+    self.variables_ = list(variables)
+    self.lr, self.eps, self.clip, self.wd = lr, eps, clip, wd
+    self.beta1, self.beta2 = beta1, beta2
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name='m') for v in self.variables_]
+    self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name='v') for v in self.variables_]
+    self.decay = [wd > 0 and 'kernel' in v.name for v in self.variables_]
+    self.scaling = scaling
+    self.grad_scale = tf.Variable(1e4 if scaling else 1.0, trainable=False, name='grad_scale')
+    self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='good_steps')
+
+  @property
+  def count(self):
+    return sum(int(tf.size(v)) for v in self.variables_)
+
+  def scale_loss(self, loss):
+    return loss * self.grad_scale if self.scaling else loss
+
+  def apply(self, grads):
+    """Applies raw gradients of the (scaled) loss; returns metrics."""
+    grads = [tf.zeros_like(v) if g is None else tf.cast(g, tf.float32)
+             for g, v in zip(grads, self.variables_)]
+    if self.scaling:
+      grads = [g / self.grad_scale for g in grads]
+    norm = tf.linalg.global_norm(grads)
+    finite = tf.math.is_finite(norm)
+    metrics = {f'{self.name}_grad_norm': norm}
+    if self.scaling:
+      self._update_scale(finite)
+      metrics[f'{self.name}_grad_scale'] = tf.identity(self.grad_scale)
+      metrics[f'{self.name}_grad_overflow'] = 1.0 - tf.cast(finite, tf.float32)
+    if self.clip:
+      factor = self.clip / tf.maximum(norm, self.clip)  # optax.clip_by_global_norm
+      grads = [g * factor for g in grads]
+    keep = tf.cast(finite, tf.float32)
+    step = self.step + tf.cast(finite, tf.int64)
+    t = tf.cast(tf.maximum(step, 1), tf.float32)
+    for var, g, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
+      g = tf.where(finite, g, tf.zeros_like(g))
+      m_new = self.beta1 * m + (1 - self.beta1) * g
+      v_new = self.beta2 * v + (1 - self.beta2) * tf.square(g)
+      m.assign(keep * m_new + (1 - keep) * m)
+      v.assign(keep * v_new + (1 - keep) * v)
+      update = (m / (1 - self.beta1 ** t)) / (tf.sqrt(v / (1 - self.beta2 ** t)) + self.eps)
+      if decay:
+        update += self.wd * var
+      var.assign_sub(keep * self.lr * update)
+    self.step.assign(step)
+    return metrics
+
+  def _update_scale(self, finite):
+    grow = tf.logical_and(finite, self.good_steps >= 1000)
+    keep = tf.logical_and(finite, self.good_steps < 1000)
+    self.good_steps.assign(tf.where(keep, self.good_steps + 1, tf.zeros_like(self.good_steps)))
+    scale = tf.where(grow, self.grad_scale * 2.0,
+                     tf.where(finite, self.grad_scale, self.grad_scale / 2.0))
+    self.grad_scale.assign(tf.clip_by_value(scale, 1e-4, 1e4))

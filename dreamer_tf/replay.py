@@ -1,0 +1,142 @@
+"""Uniform replay of fixed-length sequences (dreamerv3@8fa35f8 embodied/replay Uniform + Generic).
+
+Steps are appended in order (episodes back to back, as the official per-worker stream) into
+chunks of `chunk` steps with images as uint8. Every window of `length` consecutive steps is one
+item; sampling picks windows uniformly and sets `is_first` on the first step, as
+`Generic._sample` does. The oldest chunk is dropped once more than `capacity` steps are held
+(FIFO). Completed chunks are written to `directory` as they fill, the open one at `save`.
+"""
+import os
+import pathlib
+
+import numpy as np
+
+
+class Replay:
+
+  def __init__(self, length, capacity, chunk=1024, directory=None, seed=0):
+    if capacity < length:
+      raise ValueError(f'replay_size {capacity} is smaller than batch_length {length}.')
+    self.length, self.capacity, self.chunk = length, int(capacity), int(chunk)
+    self.directory = directory and pathlib.Path(directory)
+    self.chunks = []     # list of dicts of arrays (chunk, ...)
+    self.first = 0       # global index of the first step held
+    self.total = 0       # steps ever added
+    self.saved = 0       # chunks written to disk (by global chunk id)
+    self.rng = np.random.default_rng(seed)
+
+  def __len__(self):
+    """Steps held."""
+    return self.total - self.first
+
+  @property
+  def num_items(self):
+    return max(0, len(self) - self.length + 1)
+
+  def add(self, step):
+    offset = self.total % self.chunk
+    if offset == 0:
+      self.chunks.append({k: np.zeros((self.chunk, *np.shape(v)), np.asarray(v).dtype)
+                          for k, v in step.items()})
+    for key, value in step.items():
+      self.chunks[-1][key][offset] = value
+    self.total += 1
+    if self.total % self.chunk == 0:
+      self._flush()
+    while len(self) - self.chunk >= self.capacity:
+      self.chunks.pop(0)
+      self.first += self.chunk
+
+  def sample(self, batch):
+    """(batch, length, ...) arrays of uniformly chosen windows; is_first[:, 0] = True."""
+    if self.num_items < 1:
+      raise RuntimeError(f'Replay holds {len(self)} steps, fewer than one sequence of '
+                         f'{self.length}.')
+    starts = self.first + self.rng.integers(0, self.num_items, batch)
+    seqs = [self._window(s) for s in starts]
+    out = {k: np.stack([s[k] for s in seqs]) for k in seqs[0]}
+    out['is_first'][:, 0] = True
+    return out
+
+  def _window(self, start):
+    c, o = divmod(start - self.first, self.chunk)  # `first` is a multiple of `chunk`
+    parts, need = [], self.length
+    while need:
+      take = min(need, self.chunk - o)
+      parts.append({k: v[o:o + take] for k, v in self.chunks[c].items()})
+      need -= take
+      c, o = c + 1, 0
+    return parts[0] if len(parts) == 1 else {
+        k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+  # --- persistence -------------------------------------------------------------------------------
+  def _chunk_path(self, cid):
+    return self.directory / f'chunk_{cid:08d}.npz'
+
+  def _write(self, path, arrays):
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'wb') as f:
+      np.savez_compressed(f, **arrays)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+  def _flush(self):
+    """Writes every completed chunk not yet on disk."""
+    if not self.directory:
+      return
+    self.directory.mkdir(parents=True, exist_ok=True)
+    done = self.total // self.chunk
+    first_cid = self.first // self.chunk
+    for cid in range(max(self.saved, first_cid), done):
+      self._write(self._chunk_path(cid), self.chunks[cid - first_cid])
+    self.saved = done
+
+  def state(self):
+    """Small JSON-able state for the checkpoint; `save` must have run first."""
+    return {'total': self.total, 'first': self.first,
+            'rng': self.rng.bit_generator.state}
+
+  def save(self):
+    """Flushes full chunks and the open one; returns the state to store in the checkpoint."""
+    self._flush()
+    if self.directory and self.total % self.chunk:
+      n, cid = self.total % self.chunk, self.total // self.chunk
+      self._write(self._open_path(cid), {k: v[:n] for k, v in self.chunks[-1].items()})
+      for old in self.directory.glob('open_*.npz'):
+        if old != self._open_path(cid) and old.exists():
+          old.unlink()
+    return self.state()
+
+  def _open_path(self, cid):
+    return self.directory / f'open_{cid:08d}.npz'
+
+  def load(self, state):
+    """Restores the replay to the checkpointed `state` from the files in `directory`."""
+    total, first = int(state['total']), int(state['first'])
+    self.chunks, self.total, self.first = [], first, first
+    first_cid, done = first // self.chunk, total // self.chunk
+    for cid in range(first_cid, done):
+      path = self._chunk_path(cid)
+      if not path.exists():
+        raise FileNotFoundError(f'Replay chunk {path} is missing; cannot resume the replay.')
+      with np.load(path) as data:
+        self.chunks.append({k: data[k] for k in data.files})
+    self.total = done * self.chunk
+    self.saved = done
+    rest = total - self.total
+    if rest:  # the open chunk; a later run may have completed it since
+      path = self._chunk_path(done)
+      path = path if path.exists() else self._open_path(done)
+      with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+      if len(next(iter(arrays.values()))) < rest:
+        raise ValueError('Replay open chunk is shorter than the checkpoint says.')
+      for i in range(rest):
+        self.add({k: v[i] for k, v in arrays.items()})
+    self.rng.bit_generator.state = state['rng']
+    assert self.total == total, (self.total, total)
+
+  def stats(self):
+    return {'replay_steps': len(self), 'replay_items': self.num_items}
+

@@ -1,0 +1,33 @@
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+tf.config.experimental.enable_op_determinism()
+
+
+@pytest.fixture
+def image_space():
+  return {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
+          'is_last': ((), bool), 'is_terminal': ((), bool)}
+
+
+def random_batch(agent, batch, length, seed=0):
+  rng = np.random.default_rng(seed)
+  out = {}
+  for key, (shape, dtype) in agent.data_space.items():
+    full = (batch, length, *shape)
+    if dtype == np.uint8:
+      out[key] = rng.integers(0, 256, full, dtype=np.uint8)
+    elif dtype == np.bool_:
+      out[key] = np.zeros(full, bool)
+    else:
+      out[key] = rng.normal(size=full).astype(np.float32)
+  if agent.discrete:
+    out['action'] = np.eye(agent.act_shape[0], dtype=np.float32)[
+        rng.integers(0, agent.act_shape[0], (batch, length))]
+  out['is_first'][:, 0] = True
+  return out

@@ -1,0 +1,112 @@
+"""Agent-level checks: parameter counts against the official code, one compiled train step."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import random_batch
+from dreamer_tf import agent as agent_lib
+from dreamer_tf import config as cfg
+
+# Trainable parameters of danijar/dreamerv3@8fa35f8 on Pong (6 actions, 64x64x3 images),
+# measured by running the official code (shared/reference/official_configs/README.md).
+OFFICIAL = {
+    's': dict(encoder=690624, rssm=5778944, decoder=6985667, reward=1181439, cont=1051137,
+              actor=1053702, critic=1181439, total=17922952),
+    'm': dict(encoder=1552032, rssm=12337664, decoder=14140323, reward=2297215, cont=2134401,
+              actor=2137606, critic=2297215, total=36896456),
+    'xs': dict(actor=329734, critic=393727, total=8262440),
+}
+
+
+@pytest.mark.parametrize('size', ['xs', 's', 'm'])
+def test_parameter_counts_match_official(size, image_space):
+  config = cfg.load(['dreamerv3', 'atari100k', size], {'compile': 'eager'})
+  agent = agent_lib.Agent(image_space, {'shape': (6,), 'discrete': True}, config)
+  counts = agent.param_counts()
+  print(size, counts)
+  for key, value in OFFICIAL[size].items():
+    assert counts[key] == value, (key, counts[key], value)
+  if size == 'xs':  # world model total of the paper's XS, as sheeprl dreamer_v3_XS
+    wm = sum(counts[k] for k in ('encoder', 'rssm', 'decoder', 'reward', 'cont'))
+    assert wm == 7538979
+
+
+def test_eighteen_actions_and_continuous_actor_counts(image_space):
+  config = cfg.load(['dreamerv3', 'atari100k'], {'compile': 'eager'})
+  full = agent_lib.Agent(image_space, {'shape': (18,), 'discrete': True}, config).param_counts()
+  assert full['rssm'] == 5785088 and full['actor'] == 1059858 and full['total'] == 17935252
+  cont = agent_lib.Agent(image_space, {'shape': (6,), 'discrete': False}, config).param_counts()
+  assert cont['actor'] == 1056780 and cont['total'] == 17926030  # dmc walker_walk
+
+
+@pytest.fixture(scope='module')
+def debug_agent():
+  space = {'image': ((16, 16, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
+           'is_last': ((), bool), 'is_terminal': ((), bool)}
+  config = cfg.load(['dreamerv3', 'debug'], {'compile': 'graph'})
+  return agent_lib.Agent(space, {'shape': (4,), 'discrete': True}, config)
+
+
+def test_train_step_compiles_once_and_losses_fall(debug_agent):
+  agent = debug_agent
+  batch = random_batch(agent, agent.config.batch_size, agent.config.batch_length)
+  batch['image'][:] = 128  # a learnable fixed batch
+  first = agent.train(batch)
+  for _ in range(40):
+    last = agent.train(batch)
+  assert agent._train.experimental_get_tracing_count() == 1
+  assert last['image_loss'] < 0.8 * first['image_loss']
+  assert last['reward_loss'] < first['reward_loss']
+  assert last['model_loss'] < first['model_loss']
+  assert all(np.isfinite(v) for v in last.values())
+  assert int(agent.model_opt.step) == 41 and int(agent.ac.slow_updates) == 41
+
+
+def test_policy_carries_state_and_returns_one_hot(debug_agent):
+  agent = debug_agent
+  obs = {'image': np.zeros((3, 16, 16, 3), np.uint8), 'reward': np.zeros(3, np.float32),
+         'is_first': np.array([True, True, True]), 'is_last': np.zeros(3, bool),
+         'is_terminal': np.zeros(3, bool)}
+  state = agent.initial_state(3)
+  action, state = agent.policy(obs, state, 'train')
+  assert action.shape == (3, 4)
+  np.testing.assert_allclose(action.sum(-1), 1.0)
+  assert set(np.unique(action)) <= {0.0, 1.0}
+  obs['is_first'][:] = False
+  action2, state2 = agent.policy(obs, state, 'eval')
+  assert state2[0]['deter'].shape == (3, 32)
+  assert not np.allclose(state2[0]['deter'], state[0]['deter'])
+
+
+def test_actor_gradient_routes(debug_agent):
+  """REINFORCE trains only the actor; the critic loss only the critic; the slow critic never."""
+  agent = debug_agent
+  batch = random_batch(agent, agent.config.batch_size, agent.config.batch_length)
+  wm_before = [v.numpy() for v in agent.wm.trainable_variables]
+  slow_before = [v.numpy() for v in agent.ac.slow_critic.weights]
+  critic_before = [v.numpy() for v in agent.ac.critic.weights]
+  data = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+  from dreamer_tf import world_model
+  _, post, _ = agent.wm.loss(world_model.preprocess(data), tf.constant([1, 2]))
+  start = {k: tf.reshape(v, [-1, *v.shape[2:]]) for k, v in post.items()}
+  start['is_terminal'] = tf.zeros([start['deter'].shape[0]])
+  agent._train_behavior(start, tf.constant([3, 4]))
+  for a, b in zip(wm_before, agent.wm.trainable_variables):
+    np.testing.assert_array_equal(a, b.numpy())  # behaviour learning leaves the world model
+  fraction = agent.config.slow_critic_fraction
+  for s0, c1, s1 in zip(slow_before, agent.ac.critic.weights, agent.ac.slow_critic.weights):
+    np.testing.assert_allclose(s1.numpy(), fraction * c1.numpy() + (1 - fraction) * s0, rtol=1e-5,
+                               atol=1e-7)
+  assert any(not np.allclose(a, b.numpy()) for a, b in zip(critic_before, agent.ac.critic.weights))
+
+
+def test_bad_observation_space_is_rejected():
+  config = cfg.load(['dreamerv3', 'debug'])
+  with pytest.raises(ValueError, match="Observation 'grid' has shape"):
+    agent_lib.Agent({'grid': ((4, 4), np.float32), 'reward': ((), np.float32),
+                     'is_first': ((), bool), 'is_last': ((), bool), 'is_terminal': ((), bool)},
+                    {'shape': (2,), 'discrete': True}, config)
+  with pytest.raises(ValueError, match='must be uint8'):
+    agent_lib.Agent({'image': ((16, 16, 3), np.float32), 'reward': ((), np.float32),
+                     'is_first': ((), bool), 'is_last': ((), bool), 'is_terminal': ((), bool)},
+                    {'shape': (2,), 'discrete': True}, config)

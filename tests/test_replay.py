@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from dreamer_tf import replay as replay_lib
+
+
+def fill(replay, n, start=0):
+  for i in range(start, start + n):
+    replay.add({'x': np.int64(i), 'image': np.full((2, 2, 1), i % 256, np.uint8),
+                'is_first': i % 10 == 0})
+
+
+def test_windows_are_contiguous_and_marked_first():
+  replay = replay_lib.Replay(length=5, capacity=1000, chunk=4, seed=1)
+  fill(replay, 23)
+  assert len(replay) == 23 and replay.num_items == 19
+  batch = replay.sample(64)
+  assert batch['x'].shape == (64, 5) and batch['image'].dtype == np.uint8
+  np.testing.assert_array_equal(np.diff(batch['x'], axis=1), 1)  # across chunk borders too
+  assert batch['is_first'][:, 0].all()
+  assert batch['x'].min() >= 0 and batch['x'].max() <= 22
+  assert set(batch['x'][:, 0]) == set(range(19)) or len(set(batch['x'][:, 0])) > 10
+
+
+def test_capacity_drops_oldest_chunks():
+  replay = replay_lib.Replay(length=3, capacity=10, chunk=4)
+  fill(replay, 30)
+  assert 10 <= len(replay) < 14 and replay.first % 4 == 0
+  assert replay.sample(200)['x'].min() >= replay.first
+
+
+def test_too_small_replay_and_capacity_errors():
+  with pytest.raises(ValueError, match='smaller than batch_length'):
+    replay_lib.Replay(length=64, capacity=10)
+  replay = replay_lib.Replay(length=5, capacity=100)
+  fill(replay, 4)
+  with pytest.raises(RuntimeError, match='fewer than one sequence'):
+    replay.sample(1)
+
+
+def test_save_load_round_trip_including_sampler_state(tmp_path):
+  replay = replay_lib.Replay(length=5, capacity=1000, chunk=8, directory=tmp_path, seed=3)
+  fill(replay, 21)
+  state = replay.save()
+  expected = replay.sample(7)
+  fill(replay, 20, start=21)   # later steps, written by a run that then died
+  replay.save()
+  again = replay_lib.Replay(length=5, capacity=1000, chunk=8, directory=tmp_path, seed=99)
+  again.load(state)
+  assert len(again) == 21 and again.total == 21
+  got = again.sample(7)
+  for key in expected:
+    np.testing.assert_array_equal(got[key], expected[key])
