@@ -5,6 +5,7 @@ updates, log and checkpoint on wall-clock intervals. Prefill with a uniform rand
 one batch worth of sequences is stored. `train_eval` also evaluates every `eval_every` steps and
 at the end of the budget over `eval_eps` episodes of a separate environment.
 """
+import json
 import pathlib
 import time
 
@@ -142,6 +143,7 @@ def run(config, logdir, force=False, log=print):
       return config.run.eval_initial
     return counters['step'] >= counters['eval_prev'] + every
 
+  started = time.time()
   log(f"Training {config.method} on {config.task} for {steps:,} agent steps "
       f'({steps * repeat:,} frames) in {logdir}.')
   try:
@@ -163,6 +165,9 @@ def run(config, logdir, force=False, log=print):
     logger.progress(counters['step'], counters['updates'], phase='done')
     env.close()
     eval_env and eval_env.close()
-  return {'logdir': str(logdir), 'step': counters['step'], 'frames': counters['step'] * repeat,
-          'updates': counters['updates'], 'evaluations': evaluations,
-          'episodes': [r for r in logger.episodes if r['mode'] == 'train']}
+  summary = {'logdir': str(logdir), 'task': config.task, 'method': config.method,
+             'seed': config.seed, 'step': counters['step'], 'frames': counters['step'] * repeat,
+             'updates': counters['updates'], 'evaluations': evaluations,
+             'wall_seconds': round(time.time() - started, 1)}
+  logger_lib._write_atomic(logdir / 'summary.json', json.dumps(summary, indent=1))
+  return {**summary, 'episodes': [r for r in logger.episodes if r['mode'] == 'train']}

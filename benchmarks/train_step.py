@@ -1,0 +1,73 @@
+"""Train-step benchmark: seconds per update, compile time, start -> first update, peak RSS and
+parameter counts, for any preset, on Pong-shaped data (64x64x3 uint8 images, 6 actions).
+
+    python benchmarks/train_step.py --size xs                  # batch 16 x 64, float32
+    python benchmarks/train_step.py --size s --compile xla --updates 10
+"""
+import argparse
+import json
+import os
+import pathlib
+import resource
+import sys
+import time
+
+START = time.time()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from dreamer_tf import agent as agent_lib  # noqa: E402
+from dreamer_tf import config as config_lib  # noqa: E402
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--size', default='xs', choices=['xs', 's', 'm', 'l', 'xl'])
+  parser.add_argument('--preset', action='append', default=[])
+  parser.add_argument('--updates', type=int, default=10, help='timed updates after the first')
+  parser.add_argument('--json', default=None, help='also write the figures to this file')
+  args, overrides = parser.parse_known_args()
+  config = config_lib.load(['dreamerv3', 'atari100k', args.size, *args.preset], overrides)
+  space = {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
+           'is_last': ((), bool), 'is_terminal': ((), bool)}
+  agent = agent_lib.Agent(space, {'shape': (6,), 'discrete': True}, config)
+  B, T = config.batch_size, config.batch_length
+  rng = np.random.default_rng(0)
+  batch = {'image': rng.integers(0, 256, (B, T, 64, 64, 3), dtype=np.uint8),
+           'reward': rng.normal(size=(B, T)).astype(np.float32),
+           'is_first': np.zeros((B, T), bool), 'is_terminal': np.zeros((B, T), bool),
+           'action': np.eye(6, dtype=np.float32)[rng.integers(0, 6, (B, T))]}
+  batch['is_first'][:, 0] = True
+  t = time.time()
+  agent.train(batch)
+  compile_s = time.time() - t
+  first_update_s = time.time() - START
+  times = []
+  for i in range(args.updates):
+    t = time.time()
+    agent.train(batch)
+    times.append(time.time() - t)
+    print(f'update {i + 1}/{args.updates}: {times[-1]:.3f} s', flush=True)
+  counts = agent.param_counts()
+  result = {
+      'size': args.size, 'presets': ['dreamerv3', 'atari100k', args.size, *args.preset],
+      'batch': [B, T], 'precision': config.precision, 'compile': config.compile,
+      'threads': [tf.config.threading.get_intra_op_parallelism_threads(),
+                  tf.config.threading.get_inter_op_parallelism_threads()],
+      'cpus': os.cpu_count(),
+      'sec_per_update_median': float(np.median(times)),
+      'sec_per_update_p10': float(np.percentile(times, 10)),
+      'sec_per_update_p90': float(np.percentile(times, 90)),
+      'compile_and_first_update_s': compile_s, 'start_to_first_update_s': first_update_s,
+      'peak_rss_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+      'params': counts}
+  print(json.dumps(result, indent=1))
+  if args.json:
+    pathlib.Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,79 @@
+"""DreamerV3 on Atari 100k with the 2023 paper protocol, ending with a verdict against the
+published dreamerv3_2023 seeds at the same frame count.
+
+    python reproduce/atari100k.py --game pong                    # paper budget: 100k steps
+    python reproduce/atari100k.py --game pong --steps 1500 --size xs --run.eval_eps=2
+    python reproduce/atari100k.py --game pong --logdir runs/x    # same command again resumes
+
+Options not listed below are config overrides (`--batch_size=8`, `--run.train_ratio=512`,
+`--.*\\.units$=256`). Presets: dreamerv3, atari100k, then --size, then each --preset.
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from dreamer_tf import config as config_lib  # noqa: E402
+from dreamer_tf import plots, published, run, verdict  # noqa: E402
+from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
+
+SIZES = ('xs', 's', 'm', 'l', 'xl')
+
+
+def parse(argv):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--game', required=True, help='one of the 26 Atari 100k games')
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--logdir', default=None, help='default: runs/atari100k/<game>/seed<seed>')
+  parser.add_argument('--steps', type=int, default=100000,
+                      help='agent steps (x4 frames); paper: 100000 = 400k frames')
+  parser.add_argument('--size', default='s', choices=SIZES,
+                      help='model size preset (2023 paper: atari100k uses S)')
+  parser.add_argument('--preset', action='append', default=[],
+                      help='extra preset(s) from configs/presets.yaml, applied after --size')
+  parser.add_argument('--force', action='store_true',
+                      help='resume a logdir whose saved config differs')
+  args, overrides = parser.parse_known_args(argv)
+  game = {'james_bond': 'jamesbond'}.get(args.game, args.game)
+  if game not in GAMES_ATARI100K:
+    parser.error(f"unknown game '{args.game}'. Atari 100k games: {', '.join(GAMES_ATARI100K)}.")
+  args.game = game
+  return args, overrides
+
+
+def main(argv=None):
+  args, overrides = parse(sys.argv[1:] if argv is None else argv)
+  presets = ['dreamerv3', 'atari100k', args.size, *args.preset]
+  try:
+    config = config_lib.load(presets, overrides)
+    config = config.update({'task': f'atari_{args.game}', 'seed': args.seed,
+                            'run.steps': args.steps})
+  except config_lib.ConfigError as e:
+    sys.exit(f'error: {e}')
+  logdir = pathlib.Path(args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}')
+  print(f'Presets: {", ".join(presets)}; logdir: {logdir}', flush=True)
+  try:
+    out = run.run(config, logdir, force=args.force)
+  except config_lib.ConfigError as e:
+    sys.exit(f'error: {e}')
+  xs = [e['frames'] for e in out['episodes']]
+  ys = [e['score'] for e in out['episodes']]
+  result = verdict.judge('atari100k', args.game, config.method, xs, ys, out['frames'])
+  (logdir / 'verdict.json').write_text(json.dumps(result, indent=1))
+  runs = published.runs('atari100k', args.game, result['method'])
+  plots.curve(logdir / 'curve.png', xs, ys, runs,
+              f'Atari 100k {args.game}: dreamer_tf {config.method} vs published',
+              budget=out['frames'])
+  evals = out['evaluations']
+  if evals:
+    last = evals[-1]
+    print(f"Evaluation at {last['step'] * 4:,} frames: mean return "
+          f"{sum(last['scores']) / len(last['scores']):.2f} over {len(last['scores'])} episodes")
+  print(f'Curve: {logdir / "curve.png"}')
+  print(verdict.line(result), flush=True)
+
+
+if __name__ == '__main__':
+  main()
