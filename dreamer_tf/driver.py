@@ -30,7 +30,7 @@ class Driver:
       obs = self.obs
       batch = {k: np.asarray(v)[None] for k, v in obs.items()}
       action, self.state = policy(batch, self.state)
-      action = action[0]
+      action = action[0] * (1.0 - float(obs['is_last']))  # zeroed at episode ends (official)
       if obs['is_first']:
         self.episode = {'score': 0.0, 'length': 0}
       else:
