@@ -110,3 +110,25 @@ def test_bad_observation_space_is_rejected():
     agent_lib.Agent({'image': ((16, 16, 3), np.float32), 'reward': ((), np.float32),
                      'is_first': ((), bool), 'is_last': ((), bool), 'is_terminal': ((), bool)},
                     {'shape': (2,), 'discrete': True}, config)
+
+
+@pytest.mark.parametrize('precision', ['float16', 'bfloat16'])
+def test_mixed_precision_keeps_float32_islands(precision):
+  space = {'image': ((16, 16, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
+           'is_last': ((), bool), 'is_terminal': ((), bool)}
+  config = cfg.load(['dreamerv3', 'debug'], {'precision': precision})
+  agent = agent_lib.Agent(space, {'shape': (4,), 'discrete': True}, config)
+  compute = {'float16': tf.float16, 'bfloat16': tf.bfloat16}[precision]
+  dense = agent.wm.rssm.img_in.dense
+  assert dense.compute_dtype == compute.name and dense.kernel.dtype == tf.float32
+  assert agent.wm.rssm.img_in.norm.compute_dtype == 'float32'
+  batch = random_batch(agent, config.batch_size, config.batch_length)
+  history = [agent.train(batch) for _ in range(12)]
+  assert all(np.isfinite(v) for m in history for k, v in m.items() if k.endswith('_loss'))
+  assert agent.model_opt.scaling == (precision == 'float16')
+  if precision == 'float16':  # overflowing steps are skipped and halve the loss scale
+    skipped = sum(m['model_opt_grad_overflow'] for m in history)
+    assert int(agent.model_opt.step) == 12 - skipped > 0
+    assert float(agent.model_opt.grad_scale) == 1e4 / 2 ** skipped
+  else:
+    assert int(agent.model_opt.step) == 12
