@@ -29,6 +29,8 @@ def main():
   parser.add_argument('--preset', action='append', default=[])
   parser.add_argument('--updates', type=int, default=10, help='timed updates after the first')
   parser.add_argument('--json', default=None, help='also write the figures to this file')
+  parser.add_argument('--phases', action='store_true',
+                      help='also time the world-model and behaviour updates separately')
   args, overrides = parser.parse_known_args()
   config = config_lib.load(['dreamerv3', 'atari100k', args.size, *args.preset], overrides)
   space = {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
@@ -51,6 +53,23 @@ def main():
     agent.train(batch)
     times.append(time.time() - t)
     print(f'update {i + 1}/{args.updates}: {times[-1]:.3f} s', flush=True)
+  phases = {}
+  if args.phases:  # the two halves compiled alone, to see where the time goes
+    wm = tf.function(agent._train_world_model)
+    behavior = tf.function(agent._train_behavior)
+    tensors = {k: tf.constant(v) for k, v in batch.items()}
+    seed = tf.constant([1, 2])
+    start, _ = wm(tensors, seed)
+    behavior(start, seed)
+    for name, fn in (('world_model', lambda: wm(tensors, seed)),
+                     ('behavior', lambda: behavior(start, seed))):
+      ts = []
+      for _ in range(max(3, args.updates // 2)):
+        t = time.time()
+        out = fn()
+        tf.nest.map_structure(lambda x: x.numpy(), out)
+        ts.append(time.time() - t)
+      phases[name] = float(np.median(ts))
   counts = agent.param_counts()
   result = {
       'size': args.size, 'presets': ['dreamerv3', 'atari100k', args.size, *args.preset],
@@ -62,6 +81,7 @@ def main():
       'sec_per_update_p10': float(np.percentile(times, 10)),
       'sec_per_update_p90': float(np.percentile(times, 90)),
       'compile_and_first_update_s': compile_s, 'start_to_first_update_s': first_update_s,
+      'phase_sec_median': phases,
       'peak_rss_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
       'params': counts}
   print(json.dumps(result, indent=1))

@@ -134,17 +134,21 @@ class Agent(tf.Module):
 
   def _train_step(self, batch, seed):
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    start, metrics = self._train_world_model(batch, seeds[0])
+    metrics.update(self._train_behavior(start, seeds[1]))
+    return metrics
+
+  def _train_world_model(self, batch, seed):
+    """World-model update; returns the imagination starts: every posterior state (B * T)."""
     data = world_model.preprocess(batch)
     with tf.GradientTape() as tape:
-      model_loss, post, metrics = self.wm.loss(data, seeds[0])
+      model_loss, post, metrics = self.wm.loss(data, seed)
       scaled = self.model_opt.scale_loss(model_loss)
     grads = tape.gradient(scaled, self.model_opt.variables_)
     metrics.update(self.model_opt.apply(grads))
-    # Imagination starts from every posterior state of the batch (agent.Agent.train).
     start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}
     start['is_terminal'] = tf.reshape(data['is_terminal'], [-1])
-    metrics.update(self._train_behavior(start, seeds[1]))
-    return metrics
+    return start, metrics
 
   def _train_behavior(self, start, seed):
     ac = self.ac
