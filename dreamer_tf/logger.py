@@ -121,13 +121,15 @@ class Logger:
     now = time.time()
     if self.start_step is None:
       self.start_step, self.start_updates, self.start = step, updates, now
-    elapsed = max(now - self.start, 1e-6)
-    rate = (step - self.start_step) / elapsed
-    urate = (updates - self.start_updates) / elapsed
-    eta = (self.total_steps - step) / rate if rate > 0 else float('nan')
+    elapsed = now - self.start
     ret = '-' if self.last_return is None else f'{self.last_return:.1f}'
+    if step > self.start_step and elapsed > 0:
+      rate = (step - self.start_step) / elapsed
+      urate = (updates - self.start_updates) / elapsed
+      speed = (f'{rate * self.repeat:.1f} fps {urate:.2f} updates/s | '
+               f'ETA {_fmt_time((self.total_steps - step) / rate)}')
+    else:
+      speed = 'fps - updates/s - | ETA -'
     line = (f'[{phase}] step {step:,}/{self.total_steps:,} ({100 * step / self.total_steps:.1f}%) '
-            f'frames {step * self.repeat:,} | {rate * self.repeat:.1f} fps '
-            f'{urate:.2f} updates/s | ETA {_fmt_time(eta) if eta == eta else "?"} | '
-            f'return {ret}')
+            f'frames {step * self.repeat:,} | {speed} | return {ret}')
     print(line, file=self.stream, flush=True)

@@ -14,11 +14,15 @@ OFFICIAL = {
               actor=1053702, critic=1181439, total=17922952),
     'm': dict(encoder=1552032, rssm=12337664, decoder=14140323, reward=2297215, cont=2134401,
               actor=2137606, critic=2297215, total=36896456),
+    'l': dict(encoder=2757504, rssm=29123584, decoder=27930499, reward=4331007, cont=4135681,
+              actor=4139526, critic=4331007, total=76748808),
+    'xl': dict(encoder=6200640, rssm=87074816, decoder=69125955, reward=9708799, cont=9448449,
+               actor=9453574, critic=9708799, total=200721032),
     'xs': dict(actor=329734, critic=393727, total=8262440),
 }
 
 
-@pytest.mark.parametrize('size', ['xs', 's', 'm'])
+@pytest.mark.parametrize('size', ['xs', 's', 'm', 'l', 'xl'])
 def test_parameter_counts_match_official(size, image_space):
   config = cfg.load(['dreamerv3', 'atari100k', size], {'compile': 'eager'})
   agent = agent_lib.Agent(image_space, {'shape': (6,), 'discrete': True}, config)

@@ -60,3 +60,19 @@ def test_verdict_cli_on_a_run_dir(tmp_path):
   assert verdict.main([str(tmp_path)]) == 0
   with pytest.raises(FileNotFoundError, match='no scores.json'):
     verdict.main([str(tmp_path / 'missing')])
+
+
+def test_reproduce_atari_pong_debug_end_to_end(tmp_path):
+  """The real reproduce path on ALE Pong with the debug nets: train, eval, verdict, plot."""
+  logdir = tmp_path / 'pong'
+  cmd = [sys.executable, 'reproduce/atari100k.py', '--game', 'pong', '--steps', '120',
+         '--preset', 'debug', '--logdir', str(logdir), '--run.eval_eps=1']
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'VERDICT' in proc.stdout and 'dreamerv3_2023' in proc.stdout
+  assert '[done] step 120/120' in proc.stdout and 'frames 480' in proc.stdout
+  assert (logdir / 'curve.png').stat().st_size > 10000
+  result = json.loads((logdir / 'verdict.json').read_text())
+  assert result['frames'] == 480 and result['verdict'] in ('MATCH', 'NO DATA', 'BELOW')
+  summary = json.loads((logdir / 'summary.json').read_text())
+  assert summary['updates'] > 0 and len(summary['evaluations']) == 1
