@@ -59,12 +59,14 @@ class Norm(keras.layers.Layer):
 
 
 class Linear(keras.layers.Layer):
-  """Dense -> norm -> act; no bias when normed (nets.Linear)."""
+  """Dense -> norm -> act; no bias when normed (nets.Linear) unless `bias` says otherwise."""
 
-  def __init__(self, units, act='none', norm='none', winit='uniform', fan='avg', outscale=1.0, **kw):
+  def __init__(self, units, act='none', norm='none', winit='uniform', fan='avg', outscale=1.0,
+               bias=None, **kw):
     super().__init__(**kw)
+    bias = (norm == 'none') if bias is None else bias
     self.dense = keras.layers.Dense(
-        units, use_bias=(norm == 'none'), kernel_initializer=initializer(winit, fan, outscale))
+        units, use_bias=bias, kernel_initializer=initializer(winit, fan, outscale))
     self.norm = Norm(norm)
     self.act = get_act(act)
 

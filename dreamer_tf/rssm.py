@@ -1,7 +1,12 @@
-"""Recurrent state-space model (DreamerV3 eq. 1; dreamerv3@8fa35f8 nets.RSSM).
+"""Recurrent state-space model (DreamerV3 eq. 1; dreamerv3@8fa35f8 nets.RSSM, dreamerv2@07d906e
+common/nets.EnsembleRSSM with ensemble 1, dreamer@56d4d44 models.RSSM).
 
-State per step: deter h_t (B, deter), stoch z_t (B, stoch, classes) one-hot, logit (B, stoch,
-classes). One `obs_step` is the prior (img_step) plus the posterior from the embedding:
+State per step: deter h_t (B, deter) and stoch z_t with its statistics. Latents by name
+(`rssm.latent`): `categorical` z_t (B, stoch, classes) one-hot with `logit` (V2, V3);
+`gaussian` z_t (B, stoch) with `mean`, `std` = std_act(x) + min_std (V1 softplus, V2 sigmoid2).
+Recurrent cells by name (`rssm.gru`): `norm` layer-normed GRU without bias (V3), `norm_bias` the
+same with a bias (V2 GRUCell(norm=True)), `keras` the plain Keras GRUCell (V1).
+One `obs_step` is the prior (img_step) plus the posterior from the embedding:
 
       a_{t-1}   z_{t-1} h_{t-1}            x_t
          \\        |      |                  |
@@ -9,6 +14,7 @@ classes). One `obs_step` is the prior (img_step) plus the posterior from the emb
                                   \\----- img_out(h_t)             -> p(z_t | h_t)       prior
 `observe` scans obs_step over T steps and `imagine` scans img_step, both with tf.scan.
 """
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -30,47 +36,69 @@ def _mask(x, keep):
 
 class RSSM(keras.layers.Layer):
 
+  LATENTS = ('categorical', 'gaussian')
+  GRUS = ('norm', 'norm_bias', 'keras')
+  STD_ACTS = {'softplus': tf.nn.softplus, 'sigmoid2': lambda x: 2 * tf.sigmoid(x / 2)}
+
   def __init__(self, action_dim, latent='categorical', deter=4096, units=1024, stoch=32,
                classes=32, act='silu', norm='layer', initial='learned', unimix=0.01,
-               action_clip=1.0, winit='normal', fan='avg'):
+               action_clip=1.0, winit='normal', fan='avg', gru='norm', std_act='sigmoid2',
+               min_std=0.1):
     super().__init__()
-    if latent != 'categorical':
-      raise ValueError(f"Unknown rssm.latent '{latent}'. Valid: categorical.")
-    if initial not in ('learned', 'zeros'):
-      raise ValueError(f"Unknown rssm.initial '{initial}'. Valid: learned, zeros.")
-    self.deter, self.stoch, self.classes = deter, stoch, classes
+    for key, value, valid in (('latent', latent, self.LATENTS), ('gru', gru, self.GRUS),
+                              ('initial', initial, ('learned', 'zeros')),
+                              ('std_act', std_act, tuple(self.STD_ACTS))):
+      if value not in valid:
+        raise ValueError(f"Unknown rssm.{key} '{value}'. Valid: {', '.join(valid)}.")
+    self.latent, self.deter, self.stoch, self.classes = latent, deter, stoch, classes
     self.unimix, self.action_clip, self.initial_kind = unimix, action_clip, initial
+    self.std_act, self.min_std = self.STD_ACTS[std_act], min_std
     self.action_dim = action_dim
+    self.keys = ('deter', 'stoch') + (('logit',) if latent == 'categorical' else ('mean', 'std'))
     kw = dict(act=act, norm=norm, winit=winit, fan=fan)
     self.img_in = nets.Linear(units, **kw)
-    self.gru = nets.Linear(3 * deter, act='none', norm=norm, winit=winit, fan=fan)
+    self.gru_kind = gru
+    if gru == 'keras':
+      self.gru = keras.layers.GRUCell(deter)
+    elif gru == 'norm_bias':
+      self.gru = nets.Linear(3 * deter, act='none', norm='layer', winit=winit, fan=fan, bias=True)
+    else:
+      self.gru = nets.Linear(3 * deter, act='none', norm=norm, winit=winit, fan=fan)
     self.img_out = nets.Linear(units, **kw)
     self.obs_out = nets.Linear(units, **kw)
     # The stats layers use the official Linear defaults (uniform init, bias, no norm).
-    self.img_stats = keras.layers.Dense(stoch * classes, kernel_initializer=nets.initializer())
-    self.obs_stats = keras.layers.Dense(stoch * classes, kernel_initializer=nets.initializer())
+    size = stoch * classes if latent == 'categorical' else 2 * stoch
+    self.img_stats = keras.layers.Dense(size, kernel_initializer=nets.initializer())
+    self.obs_stats = keras.layers.Dense(size, kernel_initializer=nets.initializer())
     if initial == 'learned':
       self.init_deter = self.add_weight('initial', (deter,), tf.float32, 'zeros')
 
   # --- distributions -----------------------------------------------------------------------------
-  def _logits(self, layer, x):
-    logit = tf.reshape(tf.cast(layer(x), tf.float32), [-1, self.stoch, self.classes])
-    return dists.unimix_logits(logit, self.unimix)
+  def _stats(self, layer, x):
+    x = tf.cast(layer(x), tf.float32)
+    if self.latent == 'categorical':
+      logit = tf.reshape(x, [-1, self.stoch, self.classes])
+      return {'logit': dists.unimix_logits(logit, self.unimix)}
+    mean, std = tf.split(x, 2, -1)
+    return {'mean': mean, 'std': self.std_act(std) + self.min_std}
 
   def get_dist(self, state):
-    """Independent one-hot categoricals over `stoch` variables: event shape (stoch, classes)."""
-    return dists.onehot(state['logit'], 0.0, 1)
+    """Categorical: independent one-hots, event (stoch, classes). Gaussian: diagonal, (stoch,)."""
+    if self.latent == 'categorical':
+      return dists.onehot(state['logit'], 0.0, 1)
+    return dists.tfd.MultivariateNormalDiag(state['mean'], state['std'])
 
   # --- steps -------------------------------------------------------------------------------------
   def initial(self, batch):
     """Learned initial state: h_0 = tanh(w), z_0 = mode of the prior at h_0."""
-    zeros = tf.zeros([batch, self.stoch, self.classes])
     if self.initial_kind == 'zeros':
-      return {'deter': tf.zeros([batch, self.deter]), 'stoch': zeros, 'logit': zeros}
+      shape = [batch, self.stoch, self.classes] if self.latent == 'categorical' else [
+          batch, self.stoch]
+      return {k: tf.zeros([batch, self.deter] if k == 'deter' else shape) for k in self.keys}
     deter = tf.zeros([batch, self.deter]) + tf.tanh(self.init_deter)
-    logit = self._logits(self.img_stats, self.img_out(deter))
-    stoch = tf.cast(self.get_dist({'logit': logit}).mode(), tf.float32)
-    return {'deter': deter, 'stoch': stoch, 'logit': logit}
+    stats = self._stats(self.img_stats, self.img_out(deter))
+    stoch = tf.cast(self.get_dist(stats).mode(), tf.float32)
+    return {'deter': deter, 'stoch': stoch, **stats}
 
   def _clip(self, action):
     action = tf.cast(action, tf.float32)
@@ -80,12 +108,12 @@ class RSSM(keras.layers.Layer):
 
   def img_step(self, prev, action, seed):
     """Prior step: (state_{t-1}, a_{t-1}) -> state_t with z_t ~ p(z_t | h_t)."""
-    stoch = tf.reshape(prev['stoch'], [-1, self.stoch * self.classes])
+    stoch = tf.reshape(prev['stoch'], [-1, np.prod(prev['stoch'].shape[1:])])
     x = self.img_in(tf.concat([stoch, self._clip(action)], -1))
     deter = self._gru(x, prev['deter'])
-    logit = self._logits(self.img_stats, self.img_out(deter))
-    stoch = self.get_dist({'logit': logit}).sample(seed=seed)
-    return {'deter': deter, 'stoch': stoch, 'logit': logit}
+    stats = self._stats(self.img_stats, self.img_out(deter))
+    stoch = self.get_dist(stats).sample(seed=seed)
+    return {'deter': deter, 'stoch': stoch, **stats}
 
   def obs_step(self, prev, action, embed, is_first, seed):
     """Posterior step; resets to the initial state where is_first (B,) is true."""
@@ -96,12 +124,14 @@ class RSSM(keras.layers.Layer):
     seed_prior, seed_post = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     prior = self.img_step(prev, action, seed_prior)
     x = self.obs_out(tf.concat([prior['deter'], tf.cast(embed, tf.float32)], -1))
-    logit = self._logits(self.obs_stats, x)
-    stoch = self.get_dist({'logit': logit}).sample(seed=seed_post)
-    return {'deter': prior['deter'], 'stoch': stoch, 'logit': logit}, prior
+    stats = self._stats(self.obs_stats, x)
+    stoch = self.get_dist(stats).sample(seed=seed_post)
+    return {'deter': prior['deter'], 'stoch': stoch, **stats}, prior
 
   def _gru(self, x, deter):
-    """Layer-normed GRU of nets.RSSM._gru (update gate biased by -1)."""
+    """Layer-normed GRU of nets.RSSM._gru (update gate biased by -1), or Keras' GRUCell."""
+    if self.gru_kind == 'keras':
+      return tf.cast(self.gru(x, [tf.cast(deter, x.dtype)])[0], tf.float32)
     x = tf.cast(self.gru(tf.concat([tf.cast(deter, x.dtype), x], -1)), tf.float32)
     reset, cand, update = tf.split(x, 3, -1)
     reset = tf.sigmoid(reset)
@@ -132,7 +162,7 @@ class RSSM(keras.layers.Layer):
     each state under key 'action'.
     """
     seeds = tf.random.experimental.stateless_split(seed, horizon + 1)
-    start = {k: start[k] for k in ('deter', 'stoch', 'logit')}
+    start = {k: start[k] for k in self.keys}
     start['action'] = policy(start, seeds[0])
 
     def step(prev, seed):
@@ -146,19 +176,30 @@ class RSSM(keras.layers.Layer):
   def kl(self, lhs, rhs):
     return self.get_dist(lhs).kl_divergence(self.get_dist(rhs))
 
-  def dyn_loss(self, post, prior, impl='kl', free=1.0):
-    """DreamerV3 eq. 5: max(free, KL[sg(post) || prior]) trains the prior."""
+  def dyn_loss(self, post, prior, impl='kl', free=1.0, free_avg=False):
+    """DreamerV3 eq. 5: max(free, KL[sg(post) || prior]) trains the prior.
+
+    With its scale this is also DreamerV2's KL balancing term (alpha = 0.8) and half of
+    DreamerV1's KL; `free_avg` clips the batch mean instead of each element (V1, V2).
+    """
     if impl != 'kl':
       raise ValueError(f"Unknown dyn_loss.impl '{impl}'. Valid: kl.")
-    loss = self.kl(sg_state(post), prior)
-    return tf.maximum(loss, free) if free else loss
+    return _free(self.kl(sg_state(post), prior), free, free_avg)
 
-  def rep_loss(self, post, prior, impl='kl', free=1.0):
+  def rep_loss(self, post, prior, impl='kl', free=1.0, free_avg=False):
     """DreamerV3 eq. 5: max(free, KL[post || sg(prior)]) trains the representation."""
     if impl != 'kl':
       raise ValueError(f"Unknown rep_loss.impl '{impl}'. Valid: kl.")
-    loss = self.kl(post, sg_state(prior))
-    return tf.maximum(loss, free) if free else loss
+    return _free(self.kl(post, sg_state(prior)), free, free_avg)
+
+
+def _free(loss, free, free_avg):
+  """Free bits / nats: max(free, KL) per element, or max(free, mean KL) broadcast (free_avg)."""
+  if not free:
+    return loss
+  if free_avg:
+    return tf.zeros_like(loss) + tf.maximum(tf.reduce_mean(loss), free)
+  return tf.maximum(loss, free)
 
 
 def sg_state(state):

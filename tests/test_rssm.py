@@ -80,3 +80,42 @@ def test_observe_scans_time_and_unimix_bounds_probabilities():
   # The same seed gives the same rollout; the scan is deterministic.
   again, _ = model.observe(embed, action, first, tf.constant([4, 5]))
   np.testing.assert_array_equal(post['stoch'], again['stoch'])
+
+
+def test_gaussian_latent_and_keras_gru():
+  tf.random.set_seed(0)
+  model = rssm_lib.RSSM(2, latent='gaussian', deter=6, units=5, stoch=3, act='elu', norm='none',
+                        initial='zeros', unimix=0.0, action_clip=0.0, winit='uniform',
+                        gru='keras', std_act='softplus', min_std=0.1)
+  prev = model.initial(4)
+  assert set(prev) == {'deter', 'stoch', 'mean', 'std'} and prev['stoch'].shape == (4, 3)
+  post, prior = model.obs_step(prev, tf.zeros([4, 2]), tf.ones([4, 7]), tf.zeros([4], bool),
+                               tf.constant([1, 2]))
+  assert float(tf.reduce_min(post['std'])) > 0.1 and post['stoch'].shape == (4, 3)
+  # DreamerV1 layer sizes: img1 (stoch + action -> hidden), Keras GRUCell, img2, img3 (2 stoch).
+  counts = {k: int(sum(np.prod(v.shape) for v in getattr(model, k).trainable_variables))
+            for k in ('img_in', 'gru', 'img_out', 'img_stats', 'obs_out', 'obs_stats')}
+  assert counts == {'img_in': (3 + 2) * 5 + 5, 'gru': 3 * (5 * 6 + 6 * 6 + 2 * 6),
+                    'img_out': 6 * 5 + 5, 'img_stats': 5 * 6 + 6, 'obs_out': (6 + 7) * 5 + 5,
+                    'obs_stats': 5 * 6 + 6}
+  kl = model.kl(post, prior)
+  np.testing.assert_allclose(model.dyn_loss(post, prior, free=3.0, free_avg=True),
+                             np.full([4], max(float(tf.reduce_mean(kl)), 3.0)), rtol=1e-6)
+
+
+def test_kl_balancing_routes_alpha_and_one_minus_alpha_of_the_gradient():
+  """DreamerV2 eq. with alpha = 0.8: 0.8 * dyn + 0.2 * rep has gradient 0.8 dKL/dprior for the
+  prior's parameters and 0.2 dKL/dpost for the posterior-only parameters."""
+  model, prev, action, embed, _ = make()
+  first = tf.zeros([6], bool)  # no reset, so the prior head reaches the loss only via the prior
+  model.obs_step(prev, action, embed, first, tf.constant([1, 2]))
+  prior_vars = model.img_stats.trainable_variables
+  post_vars = model.obs_stats.trainable_variables
+  with tf.GradientTape(persistent=True) as tape:
+    post, prior = model.obs_step(prev, action, embed, first, tf.constant([1, 2]))
+    balanced = tf.reduce_sum(0.8 * model.dyn_loss(post, prior, free=0.0) +
+                             0.2 * model.rep_loss(post, prior, free=0.0))
+    plain = tf.reduce_sum(model.kl(post, prior))
+  for variables, share in ((prior_vars, 0.8), (post_vars, 0.2)):
+    for got, full in zip(tape.gradient(balanced, variables), tape.gradient(plain, variables)):
+      np.testing.assert_allclose(got, share * full.numpy(), rtol=1e-4, atol=1e-7)
