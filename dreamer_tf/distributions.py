@@ -140,6 +140,11 @@ def normal(mean, std_logit, minstd, maxstd, event_dims):
   return tfd.Independent(tfd.Normal(mean, std), event_dims)
 
 
+def unit_normal(mean, event_dims):
+  """Normal(mean, 1): the 'mse' heads of DreamerV1/V2 (DistLayer 'mse', decoders)."""
+  return tfd.Independent(tfd.Normal(tf.cast(mean, tf.float32), 1.0), event_dims)
+
+
 def bernoulli(logits, event_dims):
   return tfd.Independent(tfd.Bernoulli(logits=tf.cast(logits, tf.float32), dtype=tf.float32),
                          event_dims)

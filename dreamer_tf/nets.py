@@ -94,7 +94,7 @@ class Head(keras.layers.Layer):
     super().__init__(**kw)
     self.shape, self.dist = tuple(shape), dist
     self.minstd, self.maxstd, self.unimix = minstd, maxstd, unimix
-    valid = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal')
+    valid = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal', 'unit_normal')
     if dist not in valid:
       raise ValueError(f"Unknown output dist '{dist}'. Valid: {', '.join(valid)}.")
     out = (*self.shape, bins) if dist.endswith('_disc') else self.shape
@@ -115,6 +115,8 @@ class Head(keras.layers.Layer):
       return dists.MSE(out, nd)
     if self.dist == 'symlog_mse':
       return dists.SymlogMSE(out, nd)
+    if self.dist == 'unit_normal':
+      return dists.unit_normal(out, nd)
     if self.dist == 'binary':
       return dists.bernoulli(out, nd)
     if self.dist == 'onehot':
@@ -204,6 +206,57 @@ class ConvDecoder(keras.layers.Layer):
     return tf.sigmoid(x) if self.sigmoid else x + 0.5
 
 
+class KernelConvEncoder(keras.layers.Layer):
+  """DreamerV1/V2 encoder: 'valid' stride-2 convs of the given kernels, depth doubling
+  (dreamer@56d4d44 models.ConvEncoder, dreamerv2@07d906e common/nets.Encoder._cnn)."""
+
+  def __init__(self, depth, kernels, act, norm, winit, fan):
+    super().__init__()
+    self.convs = [keras.layers.Conv2D(depth * 2 ** i, k, 2, 'valid', use_bias=True,
+                                      kernel_initializer=initializer(winit, fan))
+                  for i, k in enumerate(kernels)]
+    self.norms = [Norm(norm) for _ in kernels]
+    self.act = get_act(act)
+
+  def call(self, x):  # (N, 64, 64, C) in [0, 1] -> (N, 2 * 2 * depth * 8)
+    x = tf.cast(x, self.compute_dtype) - 0.5
+    for conv, norm in zip(self.convs, self.norms):
+      x = self.act(tf.cast(norm(conv(x)), self.compute_dtype))
+    return tf.reshape(x, [tf.shape(x)[0], np.prod(x.shape[1:])])
+
+
+class KernelConvDecoder(keras.layers.Layer):
+  """DreamerV1/V2 decoder: Dense to 32 depth at 1x1, then 'valid' stride-2 transposed convs
+  (kernels 5, 5, 6, 6 give 5, 13, 30, 64 pixels) (models.ConvDecoder, nets.Decoder._cnn)."""
+
+  def __init__(self, shape, depth, kernels, act, norm, winit, fan):
+    super().__init__()
+    self.depth = depth
+    self.inp = keras.layers.Dense(32 * depth, kernel_initializer=initializer(winit, fan))
+    self.convs, self.norms = [], []
+    for i, k in enumerate(kernels):
+      last = i == len(kernels) - 1
+      self.convs.append(keras.layers.Conv2DTranspose(
+          shape[-1] if last else depth * 2 ** (len(kernels) - i - 2), k, 2, 'valid',
+          kernel_initializer=initializer(winit, fan)))
+      self.norms.append(None if last else Norm(norm))
+    self.act, self.shape = get_act(act), tuple(shape)
+
+  def call(self, x):  # (N, F) -> (N, H, W, C)
+    x = tf.reshape(self.inp(tf.cast(x, self.compute_dtype)), [-1, 1, 1, 32 * self.depth])
+    for conv, norm in zip(self.convs, self.norms):
+      x = conv(x)
+      if norm is not None:
+        x = self.act(tf.cast(norm(x), self.compute_dtype))
+    if tuple(x.shape[1:]) != self.shape:
+      raise ValueError(f'decoder.cnn_kernels give images of {tuple(x.shape[1:])}, '
+                       f'observations are {self.shape}.')
+    return tf.cast(x, tf.float32) + 0.5
+
+
+CNNS = ('stride', 'kernels')
+
+
 def split_keys(shapes, cnn_keys, mlp_keys):
   """Observation keys the encoder/decoder models: images (rank 3) and vectors (rank <= 1)."""
   skip = ('reward', 'is_first', 'is_last', 'is_terminal')
@@ -217,8 +270,11 @@ class MultiEncoder(keras.layers.Layer):
   """Encodes a dict of observations (B, T, ...) into one embedding (B, T, E) (nets.MultiEncoder)."""
 
   def __init__(self, shapes, cnn_keys, mlp_keys, act, norm, mlp_layers, mlp_units, cnn_depth,
-               winit, fan, symlog_inputs, minres):
+               winit, fan, symlog_inputs, minres, cnn='stride', cnn_kernels=(4, 4, 4, 4),
+               cnn_act=None):
     super().__init__()
+    if cnn not in CNNS:
+      raise ValueError(f"Unknown encoder.cnn '{cnn}'. Valid: {', '.join(CNNS)}.")
     self.cnn_shapes, self.mlp_shapes = split_keys(shapes, cnn_keys, mlp_keys)
     if not self.cnn_shapes and not self.mlp_shapes:
       raise ValueError(
@@ -228,7 +284,11 @@ class MultiEncoder(keras.layers.Layer):
       sizes = {v[:2] for v in self.cnn_shapes.values()}
       if len(sizes) != 1 or list(sizes)[0][0] != list(sizes)[0][1]:
         raise ValueError(f'Images must be square and of one size, got {self.cnn_shapes}.')
-      self.cnn = ConvEncoder(list(sizes)[0][0], cnn_depth, act, norm, winit, fan, minres)
+      if cnn == 'stride':
+        self.cnn = ConvEncoder(list(sizes)[0][0], cnn_depth, cnn_act or act, norm, winit, fan,
+                               minres)
+      else:
+        self.cnn = KernelConvEncoder(cnn_depth, cnn_kernels, cnn_act or act, norm, winit, fan)
     if self.mlp_shapes:
       self.mlp = MLP(None, mlp_layers, mlp_units, act, norm, winit, fan,
                      symlog_inputs=symlog_inputs)
@@ -254,16 +314,25 @@ class MultiDecoder(keras.layers.Layer):
   """Latent features (B, T, F) -> dict of distributions per observation key (nets.MultiDecoder)."""
 
   def __init__(self, shapes, cnn_keys, mlp_keys, act, norm, mlp_layers, mlp_units, cnn_depth,
-               image_dist, vector_dist, inputs, winit, fan, outscale, minres, cnn_sigmoid, bins=255):
+               image_dist, vector_dist, inputs, winit, fan, outscale, minres, cnn_sigmoid, bins=255,
+               cnn='stride', cnn_kernels=(5, 5, 6, 6), cnn_act=None):
     super().__init__()
     self.cnn_shapes, self.mlp_shapes = split_keys(shapes, cnn_keys, mlp_keys)
     self.inputs = tuple(inputs)
-    if image_dist != 'mse':
-      raise ValueError(f"Unknown decoder.image_dist '{image_dist}'. Valid: mse.")
+    if image_dist not in ('mse', 'normal'):
+      raise ValueError(f"Unknown decoder.image_dist '{image_dist}'. Valid: mse, normal.")
+    if cnn not in CNNS:
+      raise ValueError(f"Unknown decoder.cnn '{cnn}'. Valid: {', '.join(CNNS)}.")
+    self.image_dist = image_dist
     if self.cnn_shapes:
       size = list(self.cnn_shapes.values())[0][:2]
       channels = sum(v[-1] for v in self.cnn_shapes.values())
-      self.cnn = ConvDecoder((*size, channels), cnn_depth, act, norm, winit, fan, minres, cnn_sigmoid)
+      if cnn == 'stride':
+        self.cnn = ConvDecoder((*size, channels), cnn_depth, cnn_act or act, norm, winit, fan,
+                               minres, cnn_sigmoid)
+      else:
+        self.cnn = KernelConvDecoder((*size, channels), cnn_depth, cnn_kernels, cnn_act or act,
+                                     norm, winit, fan)
     if self.mlp_shapes:  # one trunk, one head per key (MLP with a dict shape)
       self.mlp = MLP(None, mlp_layers, mlp_units, act, norm, winit, fan)
       self.heads = [Head(v, vector_dist, outscale, bins) for v in self.mlp_shapes.values()]
@@ -278,7 +347,7 @@ class MultiDecoder(keras.layers.Layer):
       images = tf.reshape(images, tf.concat([lead, tf.shape(images)[1:]], 0))
       splits = [v[-1] for v in self.cnn_shapes.values()]
       for key, mean in zip(self.cnn_shapes, tf.split(images, splits, -1)):
-        out[key] = dists.MSE(mean, 3)
+        out[key] = dists.MSE(mean, 3) if self.image_dist == 'mse' else dists.unit_normal(mean, 3)
     if self.mlp_shapes:
       lead = tf.shape(feat)[:-1]
       hidden = self.mlp(tf.reshape(feat, [-1, feat.shape[-1]]))

@@ -136,3 +136,21 @@ def test_mixed_precision_keeps_float32_islands(precision):
     assert float(agent.model_opt.grad_scale) == 1e4 / 2 ** skipped
   else:
     assert int(agent.model_opt.step) == 12
+
+
+def test_dreamerv1_v2_conv_nets_shapes_and_counts():
+  """'valid' kernel CNNs of DreamerV1 (depth 32) and V2 (depth 48): 64 -> 31 -> 14 -> 6 -> 2
+  and 1 -> 5 -> 13 -> 30 -> 64; parameter counts by hand."""
+  from dreamer_tf import nets
+  for depth in (32, 48):
+    enc = nets.KernelConvEncoder(depth, (4, 4, 4, 4), 'relu', 'none', 'uniform', 'avg')
+    out = enc(tf.zeros([2, 64, 64, 3]))
+    assert out.shape == (2, 2 * 2 * 8 * depth)
+    chans = [3, depth, 2 * depth, 4 * depth, 8 * depth]
+    assert sum(np.prod(v.shape) for v in enc.weights) == sum(
+        16 * a * b + b for a, b in zip(chans[:-1], chans[1:]))
+    dec = nets.KernelConvDecoder((64, 64, 3), depth, (5, 5, 6, 6), 'relu', 'none', 'uniform', 'avg')
+    assert dec(tf.zeros([2, 230])).shape == (2, 64, 64, 3)
+    outs = [32 * depth, 4 * depth, 2 * depth, depth, 3]
+    convs = sum(k * k * a * b + b for k, a, b in zip((5, 5, 6, 6), outs[:-1], outs[1:]))
+    assert sum(np.prod(v.shape) for v in dec.weights) == 230 * 32 * depth + 32 * depth + convs

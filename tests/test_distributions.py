@@ -79,3 +79,9 @@ def test_bernoulli_continue():
   np.testing.assert_allclose(dist.log_prob(tf.constant([[1.0], [1.0]])), [np.log(0.5), 0.0],
                              atol=1e-6)
   np.testing.assert_allclose(dist.mode(), [[0.0], [1.0]])
+
+
+def test_unit_normal_is_the_v1_v2_mse_head():
+  dist = d.unit_normal(tf.zeros([2, 3]), 1)
+  np.testing.assert_allclose(dist.log_prob(tf.ones([2, 3])),
+                             [3 * (-0.5 - 0.5 * np.log(2 * np.pi))] * 2, rtol=1e-6)
