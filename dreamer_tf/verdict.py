@@ -1,16 +1,24 @@
-"""Judges a run against the published seeds at the same frame count.
+"""Judges runs against the published seeds at the same budget (frames for Atari, control steps
+for DMC; both are agent steps x action repeat).
 
-Reduction (the published rule, README of shared/reference): at a budget of B frames each seed's
-score is the mean training return over the window (B - w, B] with w = max(0.1 B, bin width):
-the published binned curves average the bins overlapping that window, our per-episode scores
-average the episodes ending in it. At 400k frames this is `window(360000,400000]`, the rule of
-results/published/atari100k.csv.
+Reduction: each published seed by its file's rule at budget B (dreamer_tf/published.py); each of
+our seeds, which log per-episode training returns, by the window rule: the mean return of the
+episodes ending in (B - W, B], W = max(0.1 B, published bin width). At the published budgets
+this is the reference `window(0.9B,B]`.
 
-Verdict: MATCH when our score lies inside the published seed band [min, max] over seeds at that
-budget, else BELOW or ABOVE. With five published seeds the band holds a sixth run of the same
-distribution with probability 4/6 (ranks), so one seed outside it is a warning, not proof.
+Verdict rule: a two-sided 95% prediction interval for the mean of our m seeds, assuming they
+are drawn from the published seeds' distribution (n seeds, mean mu, sample std s):
+    band = mu -/+ t(0.975, n - 1) * s * sqrt(1/n + 1/m)
+MATCH if our mean over seeds lies in the band, else BELOW / ABOVE. Why: the published std is
+the only spread we can trust (ours has 1-3 seeds), the band is the t-test of "our seeds come
+from the published distribution" at alpha = 0.05, so a faithful reimplementation fails 5% of
+the time whatever m is, and the band narrows as we add seeds (1/m). The old rule "inside the
+published [min, max]" fails a faithful single seed 1/3 of the time with 5 published seeds, and
+does not tighten with more of our seeds. Published sets with one seed have no spread: NO SPREAD.
 
-    python -m dreamer_tf.verdict RUN_DIR [RUN_DIR ...]   # exit 0 if every run MATCHes
+    python -m dreamer_tf.verdict RUN_DIR [RUN_DIR ...] [--frames N] [--benchmark B] [--against M]
+
+Run dirs of the same task and method are pooled as seeds. Exit status 0 only if all MATCH.
 """
 import argparse
 import json
@@ -22,90 +30,167 @@ import yaml
 
 from . import published
 
+ALPHA = 0.05
+# Student t quantile t(0.975, df) for df = 1..20 (df > 20 uses df = 20: slightly wider band).
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)
+SUITES = ('atari', 'dmc')
+
 
 def window(frames, bin_width):
-  return max(0.0, frames - max(0.1 * frames, bin_width)), frames
-
-
-def reduce_published(run, frames):
-  lo, hi = window(frames, run['bin'])
-  ys = [y for x, y in zip(run['xs'], run['ys'])
-        if y is not None and np.isfinite(y) and x > lo and x - run['bin'] < hi]
-  return float(np.mean(ys)) if ys else None
+  return published.bounds('window', frames, bin_width)
 
 
 def reduce_episodes(xs, ys, frames, bin_width):
+  """Our per-episode returns -> (mean over the window, episodes in it)."""
   lo, hi = window(frames, bin_width)
   vals = [y for x, y in zip(xs, ys) if lo < x <= hi]
   return (float(np.mean(vals)) if vals else None), len(vals)
 
 
-def judge(benchmark, task, method, xs, ys, frames):
-  """Returns a dict with ours, the published seeds at `frames`, and the verdict."""
-  runs = published.runs(benchmark, task, published.METHODS.get(method, method))
-  bin_width = runs[0]['bin']
-  theirs = [v for v in (reduce_published(r, frames) for r in runs) if v is not None]
-  ours, count = reduce_episodes(xs, ys, frames, bin_width)
-  lo, hi = window(frames, bin_width)
-  out = {'task': task, 'method': runs[0]['method'], 'frames': int(frames), 'window': [lo, hi],
-         'ours': ours, 'our_episodes': count, 'published': theirs, 'source': runs[0]['source']}
-  random = published.baseline(benchmark, task, 'random')
-  human = published.baseline(benchmark, task, 'human_gamer')
-  norm = lambda s: (s - random) / (human - random)
-  if ours is None:
-    out['verdict'] = 'NO DATA'
-  elif not theirs:
-    out['verdict'] = 'NO PUBLISHED DATA'
-  else:
-    out['verdict'] = ('BELOW' if ours < min(theirs) else
-                      'ABOVE' if ours > max(theirs) else 'MATCH')
-  out['ours_hns'] = None if ours is None else norm(ours)
-  out['published_hns'] = norm(float(np.mean(theirs))) if theirs else None
-  return out
+def band(values, m):
+  """Prediction interval for the mean of m new seeds from the published `values`."""
+  n = len(values)
+  t = T975[min(n - 1, len(T975)) - 1]
+  half = t * float(np.std(values, ddof=1)) * np.sqrt(1 / n + 1 / m)
+  return float(np.mean(values)) - half, float(np.mean(values)) + half
+
+
+def decide(ours, theirs):
+  """(verdict, band) for our per-seed scores vs the published per-seed scores."""
+  if not ours:
+    return 'NO DATA', None
+  if not theirs:
+    return 'NO PUBLISHED DATA', None
+  if len(theirs) < 2:
+    return 'NO SPREAD', None
+  lo, hi = band(theirs, len(ours))
+  mean = float(np.mean(ours))
+  return ('BELOW' if mean < lo else 'ABOVE' if mean > hi else 'MATCH'), [lo, hi]
+
+
+def judge_seeds(benchmark, task, method, seeds, frames, against=None):
+  """Judges our seeds [(xs, ys), ...] of one task at `frames` against the published method
+  `against` (default: the one our `method` preset reproduces); returns the result dict."""
+  runs = published.runs(benchmark, task, against or published.METHODS.get(method, method))
+  width = runs[0]['bin'] if runs[0]['rule'] == 'window' else 0
+  theirs = [v for v in (published.reduce_run(r, frames) for r in runs) if v is not None]
+  reduced = [reduce_episodes(xs, ys, frames, runs[0]['bin']) for xs, ys in seeds]
+  ours = [v for v, _ in reduced if v is not None]
+  verdict, interval = decide(ours, theirs)
+  mean = float(np.mean(ours)) if ours else None
+  pub_mean = float(np.mean(theirs)) if theirs else None
+  return {
+      'benchmark': benchmark, 'task': task, 'method': runs[0]['method'], 'frames': int(frames),
+      'unit': runs[0]['unit'], 'window': list(window(frames, runs[0]['bin'])),
+      'verdict': verdict, 'ours': mean, 'ours_seeds': ours,
+      'ours_std': float(np.std(ours, ddof=1)) if len(ours) > 1 else None,
+      'our_episodes': sum(c for _, c in reduced), 'published': theirs,
+      'published_mean': pub_mean,
+      'published_std': float(np.std(theirs, ddof=1)) if len(theirs) > 1 else None,
+      'band': interval, 'alpha': ALPHA,
+      'ours_hns': published.normalize(benchmark, task, mean),
+      'published_hns': published.normalize(benchmark, task, pub_mean),
+      'source': runs[0]['source'].split('#')[0] + '#' + published.rule_text(runs[0]['rule'], frames, width),
+  }
+
+
+def judge(benchmark, task, method, xs, ys, frames, against=None):
+  """One run (one seed) of ours; see judge_seeds."""
+  return judge_seeds(benchmark, task, method, [(xs, ys)], frames, against)
+
+
+def _pm(mean, std):
+  return f'{mean:.2f}' + ('' if std is None else f' ± {std:.2f}')
 
 
 def line(result):
   r = result
+  ours = 'n/a' if r['ours'] is None else (
+      f"{_pm(r['ours'], r.get('ours_std'))} ({len(r.get('ours_seeds', [1]))} seeds, "
+      f"{r['our_episodes']} episodes)")
   pub = r['published']
-  ours = 'n/a' if r['ours'] is None else f"{r['ours']:.2f} ({r['our_episodes']} episodes)"
-  pub_text = (f'{np.mean(pub):.2f} ± {np.std(pub, ddof=1) if len(pub) > 1 else 0:.2f} '
-              f'[{min(pub):.2f}, {max(pub):.2f}] n={len(pub)}') if pub else 'n/a'
+  pub_text = (f"{_pm(np.mean(pub), np.std(pub, ddof=1) if len(pub) > 1 else None)} "
+              f"[{min(pub):.2f}, {max(pub):.2f}] n={len(pub)}") if pub else 'n/a'
+  band_text = '' if not r.get('band') else f" band [{r['band'][0]:.2f}, {r['band'][1]:.2f}]"
   hns = '' if r['ours_hns'] is None else f" | HNS {r['ours_hns']:.3f} vs {r['published_hns']:.3f}"
-  return (f"VERDICT {r['verdict']}: {r['task']} at {r['frames']:,} frames, window "
-          f"({r['window'][0]:,.0f}, {r['window'][1]:,.0f}]: ours {ours} vs {r['method']} "
-          f"{pub_text}{hns} | source {r['source']}")
+  return (f"VERDICT {r['verdict']}: {r['task']} at {r['frames']:,} {r.get('unit', 'frames')}, "
+          f"window ({r['window'][0]:,.0f}, {r['window'][1]:,.0f}]: ours {ours} vs {r['method']} "
+          f"{pub_text}{band_text}{hns} | source {r['source']}")
 
 
-def judge_run(logdir, frames=None, benchmark='atari100k'):
+def load_run(logdir):
+  """(task suite, task, method, seed, xs, ys, frames reached or None) of a run directory."""
   logdir = pathlib.Path(logdir)
   scores = logdir / 'scores.json'
   if not scores.exists():
     raise FileNotFoundError(f'{logdir} has no scores.json: not a dreamer_tf run directory.')
   run = json.loads(scores.read_text())[0]
+  suite, _, task = run['task'].partition('_')
+  if suite not in SUITES:
+    raise ValueError(f"{logdir}: task '{run['task']}' has no published reference. Suites with "
+                     f"one: {', '.join(SUITES)}.")
   config = yaml.safe_load((logdir / 'config.yaml').read_text())
-  suite, task = run['task'].split('_', 1)
-  repeat = config['env'][suite]['repeat']
-  if frames is None:
-    summary = logdir / 'summary.json'
-    if not summary.exists():
+  summary = logdir / 'summary.json'
+  frames = (json.loads(summary.read_text())['step'] * config['env'][suite]['repeat']
+            if summary.exists() else None)
+  return suite, task, run['method'], run['seed'], run['xs'], run['ys'], frames
+
+
+def benchmark_of(suite, frames, benchmark=None):
+  """The benchmark to judge at: given, or atari100k / atari200m by budget, dmc_vision."""
+  if benchmark:
+    published.check(benchmark)
+    return benchmark
+  if suite == 'atari':
+    return 'atari100k' if frames <= 1.01 * 400000 else 'atari200m'
+  return 'dmc_vision'
+
+
+def judge_runs(logdirs, frames=None, benchmark=None, against=None):
+  """Pools run dirs by (task, method) as seeds; one result per group."""
+  groups = {}
+  for logdir in logdirs:
+    suite, task, method, seed, xs, ys, reached = load_run(logdir)
+    if frames is None and reached is None:
       raise FileNotFoundError(f'{logdir} has no summary.json (the run has not finished); '
                               'pass --frames to judge it at a budget.')
-    frames = json.loads(summary.read_text())['step'] * repeat
-  return judge(benchmark, task, run['method'], run['xs'], run['ys'], frames)
+    groups.setdefault((suite, task, method), []).append((logdir, xs, ys, frames or reached))
+  results = []
+  for (suite, task, method), members in groups.items():
+    budgets = {m[3] for m in members}
+    if len(budgets) > 1:
+      raise ValueError(f"Seeds of {task}/{method} reached different budgets "
+                       f"({', '.join(f'{m[0]}: {m[3]:,}' for m in members)}); pass --frames.")
+    budget = budgets.pop()
+    results.append(judge_seeds(benchmark_of(suite, budget, benchmark), task, method,
+                               [(m[1], m[2]) for m in members], budget, against))
+  return results
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('logdirs', nargs='+')
   parser.add_argument('--frames', type=int, default=None,
-                      help='budget to judge at (default: the frames the run reached)')
+                      help='budget (env steps) to judge at (default: what the runs reached)')
+  parser.add_argument('--benchmark', default=None, choices=list(published.BENCHMARKS),
+                      help='default: atari100k/atari200m by budget for Atari, dmc_vision for DMC')
+  parser.add_argument('--against', default=None,
+                      help='published method to judge against (default: dreamerv3 -> '
+                      'dreamerv3_2023, the 2023 paper runs; e.g. dreamerv3 for the 2024 set)')
   args = parser.parse_args(argv)
-  ok = True
-  for logdir in args.logdirs:
-    result = judge_run(logdir, args.frames)
+  try:
+    results = judge_runs(args.logdirs, args.frames, args.benchmark, args.against)
+  except (ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  for result in results:
     print(line(result))
-    ok &= result['verdict'] == 'MATCH'
-  return 0 if ok else 1
+  hns = [r['ours_hns'] for r in results if r['ours_hns'] is not None]
+  if len(hns) > 1:
+    print(f'Human-normalised over the {len(hns)} judged games: mean {np.mean(hns):.3f}, '
+          f'median {np.median(hns):.3f}')
+  return 0 if all(r['verdict'] == 'MATCH' for r in results) else 1
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from dreamer_tf import config as config_lib  # noqa: E402
-from dreamer_tf import plots, published, run, verdict  # noqa: E402
+from dreamer_tf import plots, run, verdict  # noqa: E402
 from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
 SIZES = ('xs', 's', 'm', 'l', 'xl')
@@ -62,10 +62,8 @@ def main(argv=None):
   ys = [e['score'] for e in out['episodes']]
   result = verdict.judge('atari100k', args.game, config.method, xs, ys, out['frames'])
   (logdir / 'verdict.json').write_text(json.dumps(result, indent=1))
-  runs = published.runs('atari100k', args.game, result['method'])
-  plots.curve(logdir / 'curve.png', xs, ys, runs,
-              f'Atari 100k {args.game}: dreamer_tf {config.method} vs published',
-              budget=out['frames'])
+  plots.learning(logdir / 'curve.png', [{'xs': xs, 'ys': ys, 'seed': args.seed}], 'atari100k',
+                 args.game, result['method'], budget=out['frames'])
   evals = out['evaluations']
   if evals:
     last = evals[-1]

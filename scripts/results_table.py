@@ -1,0 +1,97 @@
+"""Regenerates the table of recorded runs in results/README.md from results/runs/*/ (each holds
+config.yaml, scores.json and summary.json). From the repository root:
+
+    python scripts/results_table.py            # rewrite the table between the markers
+    python scripts/results_table.py --check    # exit 1 if the README table is out of date
+
+Steps, frames, updates, seeds, scores and wall time come from the run files; the verdict from
+dreamer_tf.verdict for tasks with a published reference. What a run dir cannot say (how the
+task reads, the preset's description, hardware) is in NOTES below.
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from dreamer_tf import verdict  # noqa: E402
+
+BEGIN, END = '<!-- runs table: scripts/results_table.py -->', '<!-- end runs table -->'
+HARDWARE = "the project's 2-core CPU machine, no GPU"
+NOTES = {
+    'dummy_disc_small': {
+        'task': 'dummy_disc (random policy 25, max 100)',
+        'preset': 'dreamerv3 + debug, small-task overrides (`tests/test_learning.py`: 64 units, '
+                  '8x8 latents, 10x lrs)',
+        'verdict': 'learns (no published reference)',
+        'wall': '12.3 min',  # as first recorded; summary.json holds 734.8 s of training loop
+    },
+}
+HEADER = ('| run | task | agent / preset | agent steps (frames) | updates | seeds | score | '
+          'verdict | hardware | wall time |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+
+
+def load(rundir):
+  files = {n: rundir / n for n in ('config.yaml', 'scores.json', 'summary.json')}
+  missing = [n for n, p in files.items() if not p.exists()]
+  if missing:
+    raise FileNotFoundError(f"{rundir} lacks {', '.join(missing)}: every run dir under "
+                            'results/runs/ needs config.yaml, scores.json and summary.json.')
+  return (yaml.safe_load(files['config.yaml'].read_text()),
+          json.loads(files['scores.json'].read_text()), json.loads(files['summary.json'].read_text()))
+
+
+def judged(rundir, config):
+  if config['task'].split('_')[0] not in verdict.SUITES:
+    return 'no published reference'
+  result = verdict.judge_runs([rundir])[0]
+  return f"{result['verdict']} vs {result['method']}"
+
+
+def row(rundir):
+  config, scores, summary = load(rundir)
+  note = NOTES.get(rundir.name, {})
+  ys = [y for run in scores for y in run['ys']]
+  score = (f'last 5 episodes {np.mean(ys[-5:]):.1f} (first 5: {np.mean(ys[:5]):.1f})'
+           if ys else 'no episodes')
+  cells = [f'`runs/{rundir.name}/`', note.get('task', config['task']),
+           note.get('preset', config['method']),
+           f"{summary['step']:,} ({summary['frames']:,})", f"{summary['updates']:,}",
+           str(len(scores)), score, note.get('verdict') or judged(rundir, config),
+           note.get('hardware', HARDWARE), note.get('wall', f"{summary['wall_seconds'] / 60:.1f} min")]
+  return '| ' + ' | '.join(cells) + ' |'
+
+
+def table(runs_dir):
+  return '\n'.join([HEADER] + [row(d) for d in sorted(runs_dir.iterdir()) if d.is_dir()])
+
+
+def splice(text, new_table):
+  if BEGIN not in text or END not in text:
+    raise ValueError(f"results/README.md lacks the markers '{BEGIN}' / '{END}' around the table.")
+  head, rest = text.split(BEGIN, 1)
+  return f'{head}{BEGIN}\n{new_table}\n{END}{rest.split(END, 1)[1]}'
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--results', default=str(ROOT / 'results'))
+  parser.add_argument('--check', action='store_true')
+  args = parser.parse_args(argv)
+  readme = pathlib.Path(args.results) / 'README.md'
+  old = readme.read_text()
+  new = splice(old, table(pathlib.Path(args.results) / 'runs'))
+  if args.check:
+    return 0 if new == old else 1
+  tmp = readme.with_suffix('.md.tmp')  # write then rename: the README is never half-written
+  tmp.write_text(new)
+  tmp.replace(readme)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
