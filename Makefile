@@ -7,14 +7,24 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup pong test test-slow benchmark
+.PHONY: setup system-deps pong test test-slow benchmark
+
+GL_PACKAGES := libegl1 libgl1 libosmesa6
 
 setup: $(STAMP)
 
+# Headless MuJoCo rendering for DeepMind Control needs EGL/OSMesa from Debian (root only).
+system-deps:
+	@if dpkg -s $(GL_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GL_PACKAGES); \
+	else echo "note: install $(GL_PACKAGES) for DMC rendering (needs root); DMC tests will skip"; fi
+
 $(STAMP): setup.cfg pyproject.toml
+	$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,dmc]'
 	touch $(STAMP)
 
 pong: $(STAMP)

@@ -4,7 +4,7 @@ Every env returns dict observations with `reward`, `is_first`, `is_last`, `is_te
 exposes `obs_space` {key: (shape, dtype)} and `act_space` {'shape': (A,), 'discrete': bool}.
 Discrete actions are one-hot vectors, as the official OneHotAction wrapper makes them.
 """
-SUITES = ('atari', 'dummy')
+SUITES = ('atari', 'dummy', 'dmc')
 
 
 def make(task, config, seed=0, mode='train'):
@@ -16,5 +16,8 @@ def make(task, config, seed=0, mode='train'):
   if suite == 'atari':
     from . import atari
     return atari.Atari(name, seed=seed, **kwargs)
+  if suite == 'dmc':
+    from . import dmc
+    return dmc.DMC(name, seed=seed, **kwargs)
   from . import dummy
   return dummy.Dummy(name, seed=seed, **kwargs)

@@ -1,0 +1,111 @@
+"""DeepMind Control protocol (dreamerv3@8fa35f8 embodied/envs/dmc.py and from_dm.py)."""
+import numpy as np
+import pytest
+
+pytest.importorskip(
+    'dm_control', reason="dm_control is not installed: pip install -e '.[dmc]' "
+    '(dm-control==1.0.50 mujoco==3.17.0) and apt-get install libegl1 libgl1 libosmesa6')
+
+from dreamer_tf import config as cfg  # noqa: E402
+from dreamer_tf import envs  # noqa: E402
+from dreamer_tf.envs import dmc  # noqa: E402
+
+FLAGS = {'reward': ((), np.float32), 'is_first': ((), bool), 'is_last': ((), bool),
+         'is_terminal': ((), bool)}
+
+
+def _raw(domain, task, seed):
+  from dm_control import suite
+  return suite.load(domain, task, task_kwargs={'random': seed})
+
+
+def test_vision_walker_spaces():
+  env = envs.make('dmc_walker_walk', cfg.load(['dreamerv3']), seed=0)
+  assert env.obs_space == {'image': ((64, 64, 3), np.uint8), **FLAGS}
+  assert env.act_space == {'shape': (6,), 'discrete': False}
+  obs = env.reset()
+  assert obs['is_first'] and not obs['is_last'] and not obs['is_terminal']
+  assert obs['reward'] == 0.0 and obs['reward'].dtype == np.float32
+  assert obs['image'].shape == (64, 64, 3) and obs['image'].dtype == np.uint8
+  assert obs['image'].std() > 0  # a real render, not a blank frame
+  obs = env.step(np.zeros(6, np.float32))
+  assert set(obs) == set(env.obs_space) and not obs['is_first']
+  env.close()
+
+
+def test_proprio_walker_spaces():
+  env = dmc.DMC('walker_walk', proprio=True)
+  vectors = {'orientations': ((14,), np.float32), 'height': ((1,), np.float32),
+             'velocity': ((9,), np.float32)}
+  assert env.obs_space == {**vectors, **FLAGS}
+  env.reset()
+  obs = env.step(np.zeros(6))
+  for key, (shape, dtype) in vectors.items():
+    assert obs[key].shape == shape and obs[key].dtype == dtype
+
+
+def test_rewards_summed_over_repeat_match_raw_env():
+  env, raw = dmc.DMC('walker_walk', proprio=True, seed=3), _raw('walker', 'walk', 3)
+  env.reset(), raw.reset()
+  rng, total = np.random.default_rng(0), 0.0
+  for _ in range(20):
+    action = rng.uniform(-1, 1, 6).astype(np.float32)
+    obs = env.step(action)
+    steps = [raw.step(action) for _ in range(2)]
+    expected = sum(time_step.reward for time_step in steps)
+    np.testing.assert_allclose(obs['reward'], expected, rtol=1e-6)
+    np.testing.assert_allclose(obs['velocity'], steps[-1].observation['velocity'], rtol=1e-6)
+    total += expected
+  assert total > 0
+
+
+def test_time_limit_is_last_without_terminal():
+  env = dmc.DMC('cartpole_swingup', proprio=True, repeat=4)
+  env.reset()
+  for step in range(1, 1000 // 4 + 1):
+    obs = env.step(np.zeros(1))
+    assert obs['is_last'] == (step == 250), step
+    assert not obs['is_terminal'] and not obs['is_first']
+
+
+def test_quadruped_camera_two_and_action_bounds():
+  env = dmc.DMC('quadruped_run')
+  assert env._camera == 2 and dmc.DMC('walker_walk')._camera == 0
+  physics = env._env.physics
+  image = env.reset()['image']
+  np.testing.assert_array_equal(image, physics.render(64, 64, camera_id=2))
+  assert not np.array_equal(image, physics.render(64, 64, camera_id=0))
+  # [-1, 1] maps to the task's bounds (official NormalizeAction), after clipping (ClipAction).
+  env.step(np.full(12, 5.0))
+  np.testing.assert_allclose(physics.data.ctrl, env._env.action_spec().maximum)
+
+
+def test_unknown_task_lists_valid_and_cup_alias():
+  with pytest.raises(ValueError, match="Unknown DMC task 'walker_wlak'.*ball_in_cup_catch.*"
+                                       'walker_walk'):
+    dmc.DMC('walker_wlak')
+  with pytest.raises(ValueError, match="Unknown task 'mujoco_x'.*suites: atari, dummy, dmc"):
+    envs.make('mujoco_x', cfg.load(['dreamerv3']))
+  assert dmc.DMC('cup_catch', proprio=True)._env.task.__class__.__name__ == 'BallInCup'
+
+
+def test_same_seed_same_episode():
+  a, b, c = (dmc.DMC('walker_walk', seed=seed) for seed in (5, 5, 6))
+  first = a.reset()['image']
+  np.testing.assert_array_equal(first, b.reset()['image'])
+  assert not np.array_equal(first, c.reset()['image'])
+  for t in range(10):
+    action = np.sin(np.arange(6) + t)
+    x, y = a.step(action), b.step(action)
+    np.testing.assert_array_equal(x['image'], y['image'])
+    assert x['reward'] == y['reward']
+
+
+def test_render_failure_names_packages(monkeypatch):
+  env = dmc.DMC('walker_walk')
+
+  def render(*args, **kwargs):
+    raise RuntimeError('No OpenGL rendering backend is available.')
+  monkeypatch.setattr(env._env.physics, 'render', render)
+  with pytest.raises(RuntimeError, match='libegl1 libgl1 libosmesa6.*MUJOCO_GL=egl'):
+    env.reset()
