@@ -2,6 +2,7 @@
 (dreamerv3@8fa35f8 agent.Agent)."""
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
 from . import behavior
 from . import nets
@@ -29,7 +30,8 @@ class Agent(tf.Module):
     self.obs_space = {k: (tuple(s), np.dtype(d)) for k, (s, d) in obs_space.items()}
     self.act_shape, self.discrete = tuple(act_space['shape']), act_space['discrete']
     self._check_spaces()
-    tf.random.set_seed(config.seed)
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TF seeds: Keras draws unseeded
+                                              # initializer seeds from Python's RNG
     shapes = {k: s for k, (s, _) in self.obs_space.items()}
     with nets.precision(config.precision):
       self.wm = world_model.WorldModel(shapes, self.act_shape[-1], config)

@@ -2,8 +2,15 @@
 
 A stored transition is the observation x_t with the action a_t the policy chose at x_t, so the
 world model sees (x_t, a_{t-1}) at step t, as in the official replay.
+
+`save`/`load` capture the position mid-episode (current observation, policy state, episode
+score) together with the env's state when the env offers `get_state`/`set_state`, so a resumed
+run continues the same episode; otherwise a resumed run starts a new episode.
 """
+import base64
+
 import numpy as np
+import tensorflow as tf
 
 
 class Driver:
@@ -19,6 +26,26 @@ class Driver:
 
   def reset(self):
     self.obs = None
+
+  def save(self):
+    """JSON-able position, or None when the env state cannot be saved."""
+    if not hasattr(self.env, 'get_state'):
+      return None
+    obs, state = self.obs, self.state
+    return {'env': self.env.get_state(), 'episode': dict(self.episode),
+            'obs': None if obs is None else {k: _encode(v) for k, v in obs.items()},
+            'state': None if state is None else [_encode(x) for x in tf.nest.flatten(state)]}
+
+  def load(self, saved):
+    """Restores a `save` result; returns whether the episode continues."""
+    if saved is None or not hasattr(self.env, 'set_state'):
+      return False
+    self.env.set_state(saved['env'])
+    self.episode = dict(saved['episode'])
+    self.obs = saved['obs'] and {k: _decode(v) for k, v in saved['obs'].items()}
+    self.state = saved['state'] and tf.nest.pack_sequence_as(
+        self._initial(1), [tf.constant(_decode(x)) for x in saved['state']])
+    return True
 
   def __call__(self, policy, steps=0, episodes=0):
     """policy(obs_batch, state) -> (action (1, A), state). Runs until either count is reached."""
@@ -48,6 +75,17 @@ class Driver:
       else:
         self.obs = self.env.step(action)
     return step, episode
+
+
+def _encode(value):
+  array = np.asarray(value)
+  return {'dtype': array.dtype.str, 'shape': array.shape,
+          'data': base64.b64encode(array.tobytes()).decode()}
+
+
+def _decode(saved):
+  array = np.frombuffer(base64.b64decode(saved['data']), saved['dtype']).reshape(saved['shape'])
+  return array.copy() if array.shape else array[()]
 
 
 def random_policy(act_space, seed=0):

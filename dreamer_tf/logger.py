@@ -41,6 +41,7 @@ class Logger:
     self.start = time.time()
     self.start_step = None
     self.last_return = None
+    self.last_write = -1  # step of the last metrics row; no row is written twice for a step
     self.episodes = self._read_episodes()
 
   # --- episodes ----------------------------------------------------------------------------------
@@ -71,6 +72,7 @@ class Logger:
           break
         if row['step'] <= step:
           rows.append(line + '\n')
+          self.last_write = max(self.last_write, row['step'])
       _write_atomic(path, ''.join(rows))
     self._write_scores()
 
@@ -101,8 +103,9 @@ class Logger:
     row = {k: float(np.nanmean(v)) for k, v in self.metrics.items()}
     row.update(extra or {})
     self.metrics.clear()
-    if not row:
+    if not row or step <= self.last_write:
       return
+    self.last_write = int(step)
     with open(self.logdir / 'metrics.jsonl', 'a') as f:
       f.write(json.dumps({'step': int(step), 'frames': int(step * self.repeat), **row}) + '\n')
     self.scalars(step, row)

@@ -5,11 +5,19 @@ chunks of `chunk` steps with images as uint8. Every window of `length` consecuti
 item; sampling picks windows uniformly and sets `is_first` on the first step, as
 `Generic._sample` does. The oldest chunk is dropped once more than `capacity` steps are held
 (FIFO). Completed chunks are written to `directory` as they fill, the open one at `save`.
+
+Crash safety: chunk files are written to a temporary name and renamed. `directory/total` is an
+8-byte memory-mapped counter of steps ever added, updated every step for free and surviving a
+`kill -9` (not a power loss); `load` restores the checkpointed state, appends the complete chunks
+flushed after it, and returns how many steps the counter saw beyond that: the steps lost.
 """
+import errno
 import os
 import pathlib
 
 import numpy as np
+
+from .checkpoint import fault_point
 
 
 class Replay:
@@ -24,6 +32,7 @@ class Replay:
     self.total = 0       # steps ever added
     self.saved = 0       # chunks written to disk (by global chunk id)
     self.rng = np.random.default_rng(seed)
+    self._counter = None
 
   def __len__(self):
     """Steps held."""
@@ -41,8 +50,13 @@ class Replay:
     for key, value in step.items():
       self.chunks[-1][key][offset] = value
     self.total += 1
+    if self.directory:
+      self._count()
     if self.total % self.chunk == 0:
       self._flush()
+    self._evict()
+
+  def _evict(self):
     while len(self) - self.chunk >= self.capacity:
       self.chunks.pop(0)
       self.first += self.chunk
@@ -73,13 +87,30 @@ class Replay:
   def _chunk_path(self, cid):
     return self.directory / f'chunk_{cid:08d}.npz'
 
+  def _count(self):
+    """Stores `total` in the memory-mapped counter file."""
+    if self._counter is None:
+      self._counter = self._open_counter()
+    self._counter[0] = self.total
+
+  def _open_counter(self):
+    self.directory.mkdir(parents=True, exist_ok=True)
+    path = self.directory / 'total'
+    return np.memmap(path, np.int64, 'r+' if path.exists() else 'w+', shape=(1,))
+
   def _write(self, path, arrays):
     tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-      np.savez_compressed(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+      with open(tmp, 'wb') as f:
+        np.savez_compressed(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+      fault_point('replay_flush')
+      os.replace(tmp, path)
+    except OSError as e:
+      tmp.unlink(missing_ok=True)
+      raise OSError(e.errno, f'Could not write replay file {path}: '
+                    f'{e.strerror or os.strerror(e.errno or errno.EIO)}') from e
 
   def _flush(self):
     """Writes every completed chunk not yet on disk."""
@@ -112,30 +143,49 @@ class Replay:
     return self.directory / f'open_{cid:08d}.npz'
 
   def load(self, state):
-    """Restores the replay to the checkpointed `state` from the files in `directory`."""
+    """Restores the checkpointed `state`, then appends complete chunks written after it.
+
+    Returns the steps lost: those the counter file saw added beyond what could be loaded.
+    """
     total, first = int(state['total']), int(state['first'])
+    seen = int(self._open_counter()[0]) if (self.directory / 'total').exists() else total
+    for tmp in self.directory.glob('*.tmp'):  # torn writes of a killed run
+      tmp.unlink()
     self.chunks, self.total, self.first = [], first, first
     first_cid, done = first // self.chunk, total // self.chunk
     for cid in range(first_cid, done):
       path = self._chunk_path(cid)
       if not path.exists():
         raise FileNotFoundError(f'Replay chunk {path} is missing; cannot resume the replay.')
-      with np.load(path) as data:
-        self.chunks.append({k: data[k] for k in data.files})
-    self.total = done * self.chunk
-    self.saved = done
+      self._append(self._read(path))
     rest = total - self.total
     if rest:  # the open chunk; a later run may have completed it since
       path = self._chunk_path(done)
       path = path if path.exists() else self._open_path(done)
-      with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
+      arrays = self._read(path)
       if len(next(iter(arrays.values()))) < rest:
         raise ValueError('Replay open chunk is shorter than the checkpoint says.')
-      for i in range(rest):
-        self.add({k: v[i] for k, v in arrays.items()})
+      if len(next(iter(arrays.values()))) == self.chunk:
+        self._append(arrays)
+      else:
+        for i in range(rest):
+          self.add({k: v[i] for k, v in arrays.items()})
+    while self.total % self.chunk == 0 and self._chunk_path(self.total // self.chunk).exists():
+      self._append(self._read(self._chunk_path(self.total // self.chunk)))
+    self.saved = self.total // self.chunk
     self.rng.bit_generator.state = state['rng']
-    assert self.total == total, (self.total, total)
+    self._count()
+    return max(0, seen - self.total)
+
+  def _read(self, path):
+    with np.load(path) as data:
+      return {k: data[k] for k in data.files}
+
+  def _append(self, arrays):
+    """Appends one complete chunk read from disk."""
+    self.chunks.append(arrays)
+    self.total += self.chunk
+    self._evict()
 
   def stats(self):
     return {'replay_steps': len(self), 'replay_items': self.num_items}

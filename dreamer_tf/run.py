@@ -4,8 +4,16 @@ Per agent step: store the transition, run `Ratio(train_ratio / (batch_size * bat
 updates, log and checkpoint on wall-clock intervals. Prefill with a uniform random policy until
 one batch worth of sequences is stored. `train_eval` also evaluates every `eval_every` steps and
 at the end of the budget over `eval_eps` episodes of a separate environment.
+
+Robustness: the config, task and observation space are validated before anything is written
+(an existing logdir is untouched on error; a fresh one is not created). A resumed run restores
+the newest readable checkpoint, appends the replay chunks flushed after it and reports the
+steps lost since the last flush; logs are truncated to the resumed step. A non-finite loss or
+gradient norm stops the run without saving, keeping the last good checkpoint; float16 steps
+skipped by dynamic loss scaling (`*_grad_overflow`) are not faults.
 """
 import json
+import math
 import pathlib
 import time
 
@@ -34,22 +42,55 @@ class Clock:
     return False
 
 
+class NumericalError(FloatingPointError):
+  pass
+
+
+def check_logdir(logdir, config, force=False):
+  """Refuses a logdir holding a run of another config, without writing anything."""
+  path = pathlib.Path(logdir) / 'config.yaml'
+  if not path.exists():
+    return
+  old = config_lib.defaults().update(config_lib.yaml.safe_load(path.read_text()))
+  diff = {k for k in set(old.flat) | set(config.flat)
+          if old.flat.get(k) != config.flat.get(k) and k != 'run.steps'}
+  if diff and not force:
+    lines = ', '.join(f'{k}: {old.flat.get(k)!r} -> {config.flat.get(k)!r}' for k in sorted(diff))
+    raise config_lib.ConfigError(
+        f'{logdir} holds a run with a different config ({lines}). Use another --logdir, or '
+        'pass --force to resume it with the new config.')
+
+
 def prepare_logdir(logdir, config, force=False):
   """Creates logdir and saves config.yaml; refuses a logdir holding a run of another config."""
+  check_logdir(logdir, config, force)
   logdir = pathlib.Path(logdir)
   logdir.mkdir(parents=True, exist_ok=True)
-  path = logdir / 'config.yaml'
-  if path.exists():
-    old = config_lib.defaults().update(config_lib.yaml.safe_load(path.read_text()))
-    diff = {k for k in set(old.flat) | set(config.flat)
-            if old.flat.get(k) != config.flat.get(k) and k != 'run.steps'}
-    if diff and not force:
-      lines = ', '.join(f'{k}: {old.flat.get(k)!r} -> {config.flat.get(k)!r}' for k in sorted(diff))
-      raise config_lib.ConfigError(
-          f'{logdir} holds a run with a different config ({lines}). Use another --logdir, or '
-          'pass --force to resume it with the new config.')
-  config.save(path)
+  config.save(logdir / 'config.yaml')
   return logdir
+
+
+def check_finite(metrics, update):
+  """Raises NumericalError naming the first non-finite loss (then gradient norm) of an update.
+
+  A non-finite `<opt>_grad_norm` is a skipped float16 overflow, not a fault, when the optimiser
+  reports `<opt>_grad_overflow` and its loss scale can still shrink.
+  """
+  def bad(key):
+    if math.isfinite(metrics[key]):
+      return False
+    opt = key[:-len('_grad_norm')]
+    return not (metrics.get(f'{opt}_grad_overflow') == 1.0
+                and metrics.get(f'{opt}_grad_scale', 0.0) > 1e-4)
+  keys = ([k for k in metrics if k.endswith('_loss')]
+          + [k for k in metrics if k.endswith('_grad_norm')])
+  faults = [k for k in keys if bad(k)]
+  if faults:
+    others = ', '.join(f'{k}={metrics[k]}' for k in faults[1:])
+    raise NumericalError(
+        f'Non-finite {faults[0]}={metrics[faults[0]]} at update {update:,}'
+        + (f' (also {others})' if others else '')
+        + '. Stopped without saving: the last good checkpoint is kept.')
 
 
 def repeat_of(config):
@@ -62,10 +103,11 @@ def run(config, logdir, force=False, log=print):
   script = config.run.script
   if script not in ('train', 'train_eval'):
     raise config_lib.ConfigError(f"Unknown run.script '{script}'. Valid: train, train_eval.")
+  check_logdir(logdir, config, force)
   env = envs.make(config.task, config, seed=config.seed)
   eval_env = envs.make(config.task, config, seed=config.seed + 10000) if script == 'train_eval' else None
-  logdir = prepare_logdir(logdir, config, force)
   agent = agent_lib.Agent(env.obs_space, env.act_space, config)
+  logdir = prepare_logdir(logdir, config, force)
   replay = replay_lib.Replay(config.batch_length, config.replay_size, config.replay_chunk,
                              logdir / 'replay', seed=config.seed)
   steps, repeat = int(config.run.steps), repeat_of(config)
@@ -74,21 +116,33 @@ def run(config, logdir, force=False, log=print):
   batch_steps = config.batch_size * config.batch_length
   ratio = driver_lib.Ratio(config.run.train_ratio / batch_steps)
   counters = {'step': 0, 'updates': 0, 'eval_prev': None}
+  driver = driver_lib.Driver(env, agent.initial_state)
 
   restored = ckpt.restore(log)
+  extra = {'replay': replay.state()}
   if restored:
     counters['step'], counters['updates'], extra = restored
-    replay.load(extra['replay'])
     ratio.prev = extra['ratio_prev']
     counters['eval_prev'] = extra['eval_prev']
-    logger.truncate(counters['step'])
+  lost = replay.load(extra['replay'])
+  recovered = replay.total - counters['step']
+  continued = not recovered and driver.load(extra.get('driver'))
+  counters['step'] = replay.total
+  logger.truncate(counters['step'])
+  if restored or counters['step'] or lost:
     log(f"Resumed {logdir} at step {counters['step']:,} ({counters['updates']:,} updates, "
-        f'{len(replay):,} replay steps).')
+        f'{len(replay):,} replay steps; {recovered:,} steps recovered from replay chunks after '
+        f"the checkpoint; lost {lost:,} steps; {'continuing' if continued else 'new'} episode).")
 
   def save():
-    extra = {'replay': replay.save(), 'ratio_prev': ratio.prev, 'eval_prev': counters['eval_prev']}
+    try:
+      replay_state = replay.save()
+    except OSError as e:
+      raise checkpoint_lib.CheckpointError(
+          f'{e}. The previous checkpoint {ckpt.latest} is intact.') from e
+    extra = {'replay': replay_state, 'ratio_prev': ratio.prev,
+             'eval_prev': counters['eval_prev'], 'driver': driver.save()}
     ckpt.save(counters['step'], counters['updates'], extra)
-
   should_log, should_save = Clock(config.run.log_every), Clock(config.run.save_every)
   should_progress = Clock(30)
   should_log(), should_save(), should_progress()
@@ -99,14 +153,15 @@ def run(config, logdir, force=False, log=print):
 
   def train_step(_):
     for _ in range(ratio(counters['step'])):
-      logger.add(agent.train(replay.sample(config.batch_size)))
+      metrics = agent.train(replay.sample(config.batch_size))
+      check_finite(metrics, counters['updates'] + 1)
+      logger.add(metrics)
       counters['updates'] += 1
     if should_log():
       logger.write(counters['step'], {'updates': counters['updates'], **replay.stats()})
     if should_progress():
       logger.progress(counters['step'], counters['updates'])
 
-  driver = driver_lib.Driver(env, agent.initial_state)
   driver.on_step.append(on_step)
   driver.on_episode.append(lambda ep: logger.episode(counters['step'], ep['score'], ep['length']))
 

@@ -9,14 +9,13 @@ Options not listed below are config overrides (`--batch_size=8`, `--run.train_ra
 `--.*\\.units$=256`). Presets: dreamerv3, atari100k, then --size, then each --preset.
 """
 import argparse
-import json
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from dreamer_tf import config as config_lib  # noqa: E402
-from dreamer_tf import plots, run, verdict  # noqa: E402
+from dreamer_tf import report, run  # noqa: E402
 from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
 SIZES = ('xs', 's', 'm', 'l', 'xl')
@@ -58,20 +57,7 @@ def main(argv=None):
     out = run.run(config, logdir, force=args.force)
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
-  xs = [e['frames'] for e in out['episodes']]
-  ys = [e['score'] for e in out['episodes']]
-  result = verdict.judge('atari100k', args.game, config.method, xs, ys, out['frames'])
-  (logdir / 'verdict.json').write_text(json.dumps(result, indent=1))
-  plots.learning(logdir / 'curve.png', [{'xs': xs, 'ys': ys, 'seed': args.seed}], 'atari100k',
-                 args.game, result['method'], budget=out['frames'])
-  evals = out['evaluations']
-  if evals:
-    last = evals[-1]
-    print(f"Evaluation at {last['step'] * 4:,} frames: mean return "
-          f"{sum(last['scores']) / len(last['scores']):.2f} over {len(last['scores'])} episodes")
-  print(f'Curve: {logdir / "curve.png"}')
-  print(verdict.line(result), flush=True)
-
+  report.conclude('atari100k', args.game, config, out, logdir, repeat=4)
 
 if __name__ == '__main__':
   main()

@@ -1,3 +1,6 @@
+import errno
+import os
+
 import numpy as np
 import pytest
 
@@ -43,11 +46,34 @@ def test_save_load_round_trip_including_sampler_state(tmp_path):
   fill(replay, 21)
   state = replay.save()
   expected = replay.sample(7)
-  fill(replay, 20, start=21)   # later steps, written by a run that then died
-  replay.save()
   again = replay_lib.Replay(length=5, capacity=1000, chunk=8, directory=tmp_path, seed=99)
-  again.load(state)
+  assert again.load(state) == 0
   assert len(again) == 21 and again.total == 21
   got = again.sample(7)
   for key in expected:
     np.testing.assert_array_equal(got[key], expected[key])
+
+
+def test_load_recovers_flushed_chunks_and_counts_lost_steps(tmp_path):
+  replay = replay_lib.Replay(length=5, capacity=1000, chunk=8, directory=tmp_path, seed=3)
+  fill(replay, 21)
+  state = replay.save()
+  fill(replay, 22, start=21)   # a run that then died: chunks up to step 40 flushed, 3 not
+  (tmp_path / 'chunk_00000005.npz.tmp').write_bytes(b'torn')
+  again = replay_lib.Replay(length=5, capacity=1000, chunk=8, directory=tmp_path, seed=99)
+  assert again.load(state) == 3
+  assert again.total == 40 and not list(tmp_path.glob('*.tmp'))
+  np.testing.assert_array_equal(again.sample(50)['x'].max() <= 39, True)
+  fill(again, 8, start=40)     # continues; the counter now follows the resumed run
+  assert replay_lib.Replay(5, 1000, 8, tmp_path).load(state) == 0
+
+
+def test_disk_full_names_the_file_and_leaves_no_partial_file(tmp_path, monkeypatch):
+  def full(f, **arrays):
+    f.write(b'partial')
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(replay_lib.np, 'savez_compressed', full)
+  replay = replay_lib.Replay(length=5, capacity=1000, chunk=8, directory=tmp_path)
+  with pytest.raises(OSError, match='Could not write replay file .*chunk_00000000.npz: No space'):
+    fill(replay, 8)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['total']

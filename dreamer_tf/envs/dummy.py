@@ -56,5 +56,16 @@ class Dummy:
     return {'image': self._image(), 'reward': np.float32(reward), 'is_first': False,
             'is_last': last, 'is_terminal': False}
 
+  def get_state(self):
+    """JSON-able state (RNG, target, step) for checkpoints."""
+    name, keys, pos, has_gauss, gauss = self._random.get_state()
+    return {'rng': [name, keys.tolist(), pos, has_gauss, gauss], 'target': self._target,
+            'step': self._step}
+
+  def set_state(self, state):
+    name, keys, pos, has_gauss, gauss = state['rng']
+    self._random.set_state((name, np.array(keys, np.uint32), pos, has_gauss, gauss))
+    self._target, self._step = state['target'], state['step']
+
   def close(self):
     pass

@@ -1,0 +1,23 @@
+"""The end of every reproduce script: verdict against the published seeds, curve, summary lines."""
+import json
+import pathlib
+
+from . import plots, verdict
+
+
+def conclude(benchmark, task, config, out, logdir, repeat, unit='frames'):
+  """Judges `out` (run.run's result) at the steps it reached; writes verdict.json, curve.png."""
+  logdir = pathlib.Path(logdir)
+  xs = [e['frames'] for e in out['episodes']]
+  ys = [e['score'] for e in out['episodes']]
+  result = verdict.judge(benchmark, task, config.method, xs, ys, out['frames'])
+  (logdir / 'verdict.json').write_text(json.dumps(result, indent=1))
+  plots.learning(logdir / 'curve.png', [{'xs': xs, 'ys': ys, 'seed': config.seed}], benchmark,
+                 task, result['method'], budget=out['frames'])
+  if out['evaluations']:
+    last = out['evaluations'][-1]
+    print(f"Evaluation at {last['step'] * repeat:,} {unit}: mean return "
+          f"{sum(last['scores']) / len(last['scores']):.2f} over {len(last['scores'])} episodes")
+  print(f'Curve: {logdir / "curve.png"}')
+  print(verdict.line(result), flush=True)
+  return result

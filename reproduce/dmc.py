@@ -1,0 +1,66 @@
+"""DreamerV3 (2023) on the DeepMind Control suite, vision or proprio, ending with a verdict
+against the published dreamerv3_2023 seeds at the same number of env steps.
+
+    python reproduce/dmc.py --task walker_walk                 # 1M env steps from pixels
+    python reproduce/dmc.py --task walker_walk --proprio       # 500k env steps from states
+    python reproduce/dmc.py --task cartpole_balance --steps 5000 --size xs
+
+Env steps = agent steps x action repeat 2, as the published curves count them. Other options
+are config overrides (`--run.train_ratio=512`). DreamerV1/V2 presets are not implemented yet.
+"""
+import argparse
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from dreamer_tf import config as config_lib  # noqa: E402
+from dreamer_tf import published, report, run  # noqa: E402
+
+AGENTS = ('dreamerv3',)
+
+
+def parse(argv):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--task', required=True, help='e.g. walker_walk, cartpole_swingup')
+  parser.add_argument('--agent', default='dreamerv3', choices=AGENTS)
+  parser.add_argument('--proprio', action='store_true', help='state vectors instead of pixels')
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--logdir', default=None)
+  parser.add_argument('--steps', type=int, default=None,
+                      help='agent steps (x2 env steps); default: the published budget')
+  parser.add_argument('--size', default='s', choices=('xs', 's', 'm', 'l', 'xl'))
+  parser.add_argument('--preset', action='append', default=[])
+  parser.add_argument('--force', action='store_true')
+  args, overrides = parser.parse_known_args(argv)
+  args.benchmark = 'dmc_proprio' if args.proprio else 'dmc_vision'
+  valid = published.tasks(args.benchmark)
+  if args.task not in valid:
+    parser.error(f"unknown task '{args.task}' for {args.benchmark}. Published tasks: "
+                 f"{', '.join(valid)}.")
+  return args, overrides
+
+
+def main(argv=None):
+  args, overrides = parse(sys.argv[1:] if argv is None else argv)
+  presets = [args.agent, args.benchmark, args.size, *args.preset]
+  try:
+    config = config_lib.load(presets, overrides)
+    update = {'task': f'dmc_{args.task}', 'seed': args.seed}
+    if args.steps is not None:
+      update['run.steps'] = args.steps
+    config = config.update(update)
+  except config_lib.ConfigError as e:
+    sys.exit(f'error: {e}')
+  logdir = pathlib.Path(args.logdir or f'runs/{args.benchmark}/{args.task}/seed{args.seed}')
+  print(f'Presets: {", ".join(presets)}; logdir: {logdir}', flush=True)
+  try:
+    out = run.run(config, logdir, force=args.force)
+  except config_lib.ConfigError as e:
+    sys.exit(f'error: {e}')
+  report.conclude(args.benchmark, args.task, config, out, logdir,
+                  repeat=config.env.dmc.repeat, unit='env steps')
+
+
+if __name__ == '__main__':
+  main()
