@@ -58,7 +58,7 @@ def bounds(rule, budget, width=0):
     return budget - 30000, budget - 10000
   if rule == 'last':
     return 0.9 * budget, 1.01 * budget
-  return budget - max(0.1 * budget, width), budget
+  return max(0.0, budget - max(0.1 * budget, width)), budget
 
 
 def rule_text(rule, budget, width=0):

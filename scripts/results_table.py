@@ -30,6 +30,12 @@ NOTES = {
         'verdict': 'learns (no published reference)',
         'wall': '12.3 min',  # as first recorded; summary.json holds 734.8 s of training loop
     },
+    'pong_demo': {
+        'task': 'atari_pong (Atari 100k protocol)',
+        'preset': '`make pong`: dreamerv3 + atari100k + xs, 1,500 steps, 2 eval episodes '
+                  '(eval -21.0)',
+        'wall': '36.3 min (CPU shared with 3 other jobs; ~25 min alone at 3.4 s/update)',
+    },
 }
 HEADER = ('| run | task | agent / preset | agent steps (frames) | updates | seeds | score | '
           'verdict | hardware | wall time |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
