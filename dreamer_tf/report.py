@@ -1,8 +1,22 @@
-"""The end of every reproduce script: verdict against the published seeds, curve, summary lines."""
+"""What every reproduce script shares: resolve the config, train, then the verdict against the
+published seeds, the curve and the summary lines."""
 import json
 import pathlib
+import sys
 
-from . import plots, verdict
+from . import config as config_lib
+from . import plots, run, verdict
+
+
+def train(presets, overrides, update, logdir, force=False):
+  """Loads `presets` + CLI `overrides` + `update`, runs it in `logdir`; exits on a config error
+  (unknown key, preset, type, or a logdir holding another config) before anything is written."""
+  try:
+    config = config_lib.load(presets, overrides).update(update)
+    print(f'Presets: {", ".join(presets)}; logdir: {logdir}', flush=True)
+    return config, run.run(config, logdir, force=force)
+  except config_lib.ConfigError as e:
+    sys.exit(f'error: {e}')
 
 
 def conclude(benchmark, task, config, out, logdir, repeat, unit='frames'):

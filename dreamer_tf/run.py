@@ -61,9 +61,8 @@ def check_logdir(logdir, config, force=False):
         'pass --force to resume it with the new config.')
 
 
-def prepare_logdir(logdir, config, force=False):
-  """Creates logdir and saves config.yaml; refuses a logdir holding a run of another config."""
-  check_logdir(logdir, config, force)
+def prepare_logdir(logdir, config):
+  """Creates logdir and saves config.yaml (after check_logdir and every other validation)."""
   logdir = pathlib.Path(logdir)
   logdir.mkdir(parents=True, exist_ok=True)
   config.save(logdir / 'config.yaml')
@@ -107,7 +106,7 @@ def run(config, logdir, force=False, log=print):
   env = envs.make(config.task, config, seed=config.seed)
   eval_env = envs.make(config.task, config, seed=config.seed + 10000) if script == 'train_eval' else None
   agent = agent_lib.Agent(env.obs_space, env.act_space, config)
-  logdir = prepare_logdir(logdir, config, force)
+  logdir = prepare_logdir(logdir, config)
   replay = replay_lib.Replay(config.batch_length, config.replay_size, config.replay_chunk,
                              logdir / 'replay', seed=config.seed)
   steps, repeat = int(config.run.steps), repeat_of(config)

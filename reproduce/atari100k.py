@@ -14,8 +14,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import config as config_lib  # noqa: E402
-from dreamer_tf import report, run  # noqa: E402
+from dreamer_tf import report  # noqa: E402
 from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
 SIZES = ('xs', 's', 'm', 'l', 'xl')
@@ -45,18 +44,9 @@ def parse(argv):
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
   presets = ['dreamerv3', 'atari100k', args.size, *args.preset]
-  try:
-    config = config_lib.load(presets, overrides)
-    config = config.update({'task': f'atari_{args.game}', 'seed': args.seed,
-                            'run.steps': args.steps})
-  except config_lib.ConfigError as e:
-    sys.exit(f'error: {e}')
+  update = {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps}
   logdir = pathlib.Path(args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}')
-  print(f'Presets: {", ".join(presets)}; logdir: {logdir}', flush=True)
-  try:
-    out = run.run(config, logdir, force=args.force)
-  except config_lib.ConfigError as e:
-    sys.exit(f'error: {e}')
+  config, out = report.train(presets, overrides, update, logdir, args.force)
   report.conclude('atari100k', args.game, config, out, logdir, repeat=4)
 
 if __name__ == '__main__':

@@ -14,8 +14,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import config as config_lib  # noqa: E402
-from dreamer_tf import published, report, run  # noqa: E402
+from dreamer_tf import published, report  # noqa: E402
 
 AGENTS = ('dreamerv3',)
 
@@ -44,20 +43,11 @@ def parse(argv):
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
   presets = [args.agent, args.benchmark, args.size, *args.preset]
-  try:
-    config = config_lib.load(presets, overrides)
-    update = {'task': f'dmc_{args.task}', 'seed': args.seed}
-    if args.steps is not None:
-      update['run.steps'] = args.steps
-    config = config.update(update)
-  except config_lib.ConfigError as e:
-    sys.exit(f'error: {e}')
+  update = {'task': f'dmc_{args.task}', 'seed': args.seed}
+  if args.steps is not None:
+    update['run.steps'] = args.steps
   logdir = pathlib.Path(args.logdir or f'runs/{args.benchmark}/{args.task}/seed{args.seed}')
-  print(f'Presets: {", ".join(presets)}; logdir: {logdir}', flush=True)
-  try:
-    out = run.run(config, logdir, force=args.force)
-  except config_lib.ConfigError as e:
-    sys.exit(f'error: {e}')
+  config, out = report.train(presets, overrides, update, logdir, args.force)
   report.conclude(args.benchmark, args.task, config, out, logdir,
                   repeat=config.env.dmc.repeat, unit='env steps')
 

@@ -7,7 +7,7 @@ Discrete actions are one-hot vectors, as the official OneHotAction wrapper makes
 SUITES = ('atari', 'dummy', 'dmc')
 
 
-def make(task, config, seed=0, mode='train'):
+def make(task, config, seed=0):
   suite, _, name = task.partition('_')
   if suite not in SUITES or not name:
     raise ValueError(f"Unknown task '{task}'. Tasks look like <suite>_<name>; suites: "
