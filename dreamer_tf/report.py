@@ -19,7 +19,7 @@ def train(presets, overrides, update, logdir, force=False):
     sys.exit(f'error: {e}')
 
 
-def conclude(benchmark, task, config, out, logdir, repeat, unit='frames'):
+def conclude(benchmark, task, config, out, logdir, unit='frames'):
   """Judges `out` (run.run's result) at the steps it reached; writes verdict.json, curve.png."""
   logdir = pathlib.Path(logdir)
   xs = [e['frames'] for e in out['episodes']]
@@ -30,7 +30,7 @@ def conclude(benchmark, task, config, out, logdir, repeat, unit='frames'):
                  task, result['method'], budget=out['frames'])
   if out['evaluations']:
     last = out['evaluations'][-1]
-    print(f"Evaluation at {last['step'] * repeat:,} {unit}: mean return "
+    print(f"Evaluation at {last['step'] * run.repeat_of(config):,} {unit}: mean return "
           f"{sum(last['scores']) / len(last['scores']):.2f} over {len(last['scores'])} episodes")
   print(f'Curve: {logdir / "curve.png"}')
   print(verdict.line(result), flush=True)

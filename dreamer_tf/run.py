@@ -94,7 +94,7 @@ def check_finite(metrics, update):
 
 def repeat_of(config):
   suite = config.task.split('_')[0]
-  return config.env[suite].get('repeat', 1) if suite in config.env else 1
+  return config.env[suite].get('repeat', 1)
 
 
 def run(config, logdir, force=False, log=print):

@@ -47,7 +47,7 @@ def main(argv=None):
   update = {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps}
   logdir = pathlib.Path(args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}')
   config, out = report.train(presets, overrides, update, logdir, args.force)
-  report.conclude('atari100k', args.game, config, out, logdir, repeat=4)
+  report.conclude('atari100k', args.game, config, out, logdir)
 
 if __name__ == '__main__':
   main()

@@ -48,8 +48,7 @@ def main(argv=None):
     update['run.steps'] = args.steps
   logdir = pathlib.Path(args.logdir or f'runs/{args.benchmark}/{args.task}/seed{args.seed}')
   config, out = report.train(presets, overrides, update, logdir, args.force)
-  report.conclude(args.benchmark, args.task, config, out, logdir,
-                  repeat=config.env.dmc.repeat, unit='env steps')
+  report.conclude(args.benchmark, args.task, config, out, logdir, unit='env steps')
 
 
 if __name__ == '__main__':
