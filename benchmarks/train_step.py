@@ -2,7 +2,11 @@
 parameter counts, for any preset, on Pong-shaped data (64x64x3 uint8 images, 6 actions).
 
     python benchmarks/train_step.py --size xs                  # batch 16 x 64, float32
+    python benchmarks/train_step.py --size size1m --flops --peak   # + achieved GFLOP/s vs peak
     python benchmarks/train_step.py --size s --compile xla --updates 10
+
+--flops counts the matmul/conv work of one update (benchmarks/flops.py) and reports the
+achieved GFLOP/s at the median time; --peak measures the CPU's float32 matmul peak to compare.
 """
 import argparse
 import json
@@ -22,15 +26,19 @@ import tensorflow as tf  # noqa: E402
 from dreamer_tf import agent as agent_lib  # noqa: E402
 from dreamer_tf import config as config_lib  # noqa: E402
 
+import flops as flops_lib  # noqa: E402  (benchmarks/flops.py)
+
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--size', default='xs', choices=['xs', 's', 'm', 'l', 'xl'])
+  parser.add_argument('--size', default='xs', choices=['size1m', 'xs', 's', 'm', 'l', 'xl'])
   parser.add_argument('--preset', action='append', default=[])
   parser.add_argument('--updates', type=int, default=10, help='timed updates after the first')
   parser.add_argument('--json', default=None, help='also write the figures to this file')
   parser.add_argument('--phases', action='store_true',
                       help='also time the world-model and behaviour updates separately')
+  parser.add_argument('--flops', action='store_true', help='count FLOPs of one update')
+  parser.add_argument('--peak', action='store_true', help='measure the float32 matmul peak')
   args, overrides = parser.parse_known_args()
   config = config_lib.load(['dreamerv3', 'atari100k', args.size, *args.preset], overrides)
   space = {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
@@ -70,6 +78,16 @@ def main():
         tf.nest.map_structure(lambda x: x.numpy(), out)
         ts.append(time.time() - t)
       phases[name] = float(np.median(ts))
+  work = {}
+  if args.flops:  # a throwaway eager agent with the same weights' shapes
+    eager = agent_lib.Agent(space, {'shape': (6,), 'discrete': True},
+                            config.update({'compile': 'eager'}))
+    work = flops_lib.count_update_flops(eager, batch)
+    work['achieved_gflops'] = work['with_backward'] / np.median(times) / 1e9
+  if args.peak:
+    work['matmul_peak_gflops'] = flops_lib.matmul_peak()
+    if 'achieved_gflops' in work:
+      work['fraction_of_peak'] = work['achieved_gflops'] / work['matmul_peak_gflops']
   counts = agent.param_counts()
   result = {
       'size': args.size, 'presets': ['dreamerv3', 'atari100k', args.size, *args.preset],
@@ -81,7 +99,7 @@ def main():
       'sec_per_update_p10': float(np.percentile(times, 10)),
       'sec_per_update_p90': float(np.percentile(times, 90)),
       'compile_and_first_update_s': compile_s, 'start_to_first_update_s': first_update_s,
-      'phase_sec_median': phases,
+      'phase_sec_median': phases, 'flops': work,
       'peak_rss_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
       'params': counts}
   print(json.dumps(result, indent=1))

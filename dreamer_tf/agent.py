@@ -35,11 +35,11 @@ class Agent(tf.Module):
     shapes = {k: s for k, (s, _) in self.obs_space.items()}
     with nets.precision(config.precision):
       self.wm = world_model.WorldModel(shapes, self.act_shape[-1], config)
-      self.ac = behavior.ActorCritic(self.act_shape, self.discrete, config)
+      self.ac = behavior.make(self.act_shape, self.discrete, config)
     self.rng = tf.random.Generator.from_seed(config.seed)
     self._build()
     scaling = config.precision == 'float16'
-    mods = [self.wm.encoder, self.wm.rssm, self.wm.decoder, self.wm.reward, self.wm.cont]
+    mods = [self.wm.encoder, self.wm.rssm, *self.wm.heads.values()]
     self.model_opt = optim.Adam(
         [v for m in mods for v in m.trainable_variables], scaling=scaling, name='model_opt',
         **config.model_opt.to_dict())
@@ -87,7 +87,7 @@ class Agent(tf.Module):
 
   def _build(self):
     """Creates every variable eagerly with known shapes."""
-    data = world_model.preprocess(self._dummy((1, 2)))
+    data = self.wm.preprocess(self._dummy((1, 2)))
     seed = tf.constant([0, 0], tf.int32)
     _, post, _ = self.wm.loss(data, seed)
     start = {k: tf.reshape(v, [-1, *v.shape[2:]]) for k, v in post.items()}
@@ -118,14 +118,31 @@ class Agent(tf.Module):
 
   def _policy_step(self, obs, state, seed, sample):
     latent, prev_action = state
-    obs = world_model.preprocess({**obs, 'is_terminal': tf.zeros_like(obs['is_first'])})
+    obs = self.wm.preprocess({**obs, 'is_terminal': tf.zeros_like(obs['is_first'])})
     embed = self.wm.encoder({k: v[:, None] for k, v in obs.items()})[:, 0]
     seed_obs, seed_act = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, obs['is_first'], seed_obs)
     dist = self.ac.actor(latent)
-    action = dist.sample(seed=seed_act) if sample else dist.mode()
-    action = tf.cast(action, tf.float32)
+    seed_act, seed_noise = tf.unstack(tf.random.experimental.stateless_split(seed_act, 2))
+    if sample:
+      action = self._explore(tf.cast(dist.sample(seed=seed_act), tf.float32), seed_noise)
+    else:
+      action = tf.cast(dist.mode(), tf.float32)
     return action, (latent, action)
+
+  def _explore(self, action, seed):
+    """Training-time action noise `expl_noise` (dreamer@56d4d44 `additive_gaussian`,
+    dreamerv2@07d906e common.action_noise): Normal(a, noise) clipped to [-1, 1], or for one-hot
+    actions a uniformly random action with probability `noise`."""
+    amount = self.config.expl_noise
+    if not amount:
+      return action
+    if self.discrete:
+      probs = amount / action.shape[-1] + (1.0 - amount) * action
+      index = tf.random.stateless_categorical(tf.math.log(probs), 1, seed)[:, 0]
+      return tf.one_hot(index, action.shape[-1])
+    noise = tf.random.stateless_normal(tf.shape(action), seed) * amount
+    return tf.clip_by_value(action + noise, -1.0, 1.0)
 
   # --- learning ----------------------------------------------------------------------------------
   def train(self, batch):
@@ -142,7 +159,7 @@ class Agent(tf.Module):
 
   def _train_world_model(self, batch, seed):
     """World-model update; returns the imagination starts: every posterior state (B * T)."""
-    data = world_model.preprocess(batch)
+    data = self.wm.preprocess(batch)
     with tf.GradientTape() as tape:
       model_loss, post, metrics = self.wm.loss(data, seed)
       scaled = self.model_opt.scale_loss(model_loss)
@@ -154,7 +171,7 @@ class Agent(tf.Module):
 
   def _train_behavior(self, start, seed):
     ac = self.ac
-    backprop = ac.grad == 'backprop'
+    backprop = ac.rollout_grads
     if not backprop:  # REINFORCE needs no gradient through the imagined rollout.
       traj = ac.imagine(self.wm, start, seed)
     with tf.GradientTape() as tape:
@@ -178,7 +195,7 @@ class Agent(tf.Module):
     wm, ac = self.wm, self.ac
     count = lambda m: int(sum(np.prod(v.shape) for v in m.trainable_variables))
     counts = {'encoder': count(wm.encoder), 'rssm': count(wm.rssm), 'decoder': count(wm.decoder),
-              'reward': count(wm.reward), 'cont': count(wm.cont), 'actor': count(ac.actor),
-              'critic': count(ac.critic)}
+              'reward': count(wm.reward), 'cont': count(wm.cont) if wm.cont else 0,
+              'actor': count(ac.actor), 'critic': count(ac.critic)}
     counts['total'] = sum(counts.values())
     return counts

@@ -1,5 +1,13 @@
-"""Actor-critic learning in imagination (DreamerV3 Sec. 3; dreamerv3@8fa35f8 agent.ImagActorCritic,
-agent.VFunction, jaxutils.Moments, jaxutils.SlowUpdater)."""
+"""Actor-critic learning in imagination, by version (config key `behavior`):
+
+- `dreamerv3`: DreamerV3 Sec. 3 (dreamerv3@8fa35f8 agent.ImagActorCritic, agent.VFunction,
+  jaxutils.Moments, jaxutils.SlowUpdater): twohot critic, percentile return normaliser.
+- `dreamerv2`: dreamerv2@07d906e agent.ActorCritic: unit-Normal critic, returns from the slow
+  target critic, REINFORCE / dynamics / mixed actor gradients, entropy bonus.
+- `dreamerv1`: dreamer@56d4d44 dreamer.py `_train`: the V2 objective with dynamics gradients and no
+  entropy, the critic trained on the imagined states only; with a slow critic copied every
+  update it is V1's online value network.
+"""
 import tensorflow as tf
 import tf_keras as keras
 
@@ -61,13 +69,17 @@ def percentile(x, q):
 
 
 class ActorCritic(keras.layers.Layer):
+  """DreamerV3 actor-critic."""
+
+  GRADS = ('reinforce', 'backprop')  # gradients through the imagined rollout: 'backprop'
 
   def __init__(self, action_shape, discrete, config):
     super().__init__()
     self.config, self.discrete = config, discrete
     self.grad = config.actor_grad_disc if discrete else config.actor_grad_cont
-    if self.grad not in ('reinforce', 'backprop'):
-      raise ValueError(f"Unknown actor gradient '{self.grad}'. Valid: reinforce, backprop.")
+    if self.grad not in self.GRADS:
+      raise ValueError(f"Unknown actor gradient '{self.grad}' for behavior {config.behavior}. "
+                       f"Valid: {', '.join(self.GRADS)}.")
     actor_kw = config.actor.to_dict()
     self.dist_name = config.actor_dist_disc if discrete else config.actor_dist_cont
     if not discrete:
@@ -75,11 +87,19 @@ class ActorCritic(keras.layers.Layer):
     self.actor = nets.MLP(action_shape, dist=self.dist_name, **actor_kw)
     self.critic = nets.MLP((), **config.critic.to_dict())
     self.slow_critic = nets.MLP((), **config.critic.to_dict())
-    self.retnorm = Moments(**config.retnorm.to_dict())
     self.slow_updates = self.add_weight('slow_updates', (), tf.int64, 'zeros', trainable=False)
     self.discount = 1.0 - 1.0 / config.horizon
+    self._setup(action_shape)
+
+  def _setup(self, action_shape):
+    self.retnorm = Moments(**self.config.retnorm.to_dict())
     self.entropy_bounds = dists.entropy_bounds(
-        self.dist_name, action_shape, config.actor.minstd, config.actor.maxstd)
+        self.dist_name, action_shape, self.config.actor.minstd, self.config.actor.maxstd)
+
+  @property
+  def rollout_grads(self):
+    """Whether the actor loss differentiates through the imagined rollout."""
+    return self.grad in ('backprop', 'dynamics', 'both')
 
   def policy(self, state, seed):
     return self.actor(rssm_lib.sg_state(state)).sample(seed=seed)
@@ -144,3 +164,94 @@ class ActorCritic(keras.layers.Layer):
     for src, dst in zip(self.critic.weights, self.slow_critic.weights):
       dst.assign(mix * src + (1.0 - mix) * dst)
     self.slow_updates.assign_add(1)
+
+
+class ActorCriticV2(ActorCritic):
+  """DreamerV2 actor-critic (dreamerv2@07d906e agent.ActorCritic, WorldModel.imagine).
+
+  Alignment of the imagined trajectory s_0..s_H (s_0 a replay posterior): r_t, v_t and the
+  discount d_t are predicted from s_t; the action taken in s_t is `action[t]` here (the original
+  stores it at t + 1). d_0 = gamma (1 - is_terminal_0), later d_t = gamma or the discount head's
+  mean; weights w_t = d_0 ... d_{t-1}. Returns use the slow critic:
+      R_t = r_t + d_t ((1 - lambda) v_{t+1} + lambda R_{t+1}),   R_H = v_H.
+  The actor maximises sum_t w_t (objective_t + eta H[pi(.|s_t)]) over t = 0..H-2 with
+  objective_t = R_{t+1} (dynamics) or log pi(a_t|s_t) sg(R_{t+1} - v_t) (reinforce), or their
+  mix (both, `actor_grad_mix`); the critic regresses v(s_t) on R_t with weights w_t.
+  """
+
+  GRADS = ('dynamics', 'reinforce', 'both')
+
+  def _setup(self, action_shape):
+    self.sample_stats = self.dist_name == 'tanh_normal'  # entropy by sampling (SampleDist)
+
+  def imagine(self, wm, start, seed):
+    first = self.discount * (1.0 - tf.cast(start['is_terminal'], tf.float32))
+    traj = wm.rssm.imagine(start, self.policy, self.config.imag_horizon, seed)
+    if wm.cont is not None:  # `pred_discount`: the head is trained on gamma (1 - is_terminal)
+      disc = tf.concat([first[None], wm.cont(traj).mean()[1:]], 0)
+    else:
+      disc = self.discount * tf.ones_like(traj['deter'][..., 0])
+    traj['disc'] = disc
+    traj['weight'] = tf.math.cumprod(tf.concat([tf.ones_like(disc[:1]), disc[:-1]], 0), 0)
+    traj['reward'] = wm.reward(traj).mode()
+    return traj
+
+  def target(self, traj):
+    """R_0..R_{H-1} (H, N) and the slow critic's values v_0..v_H."""
+    value = self.slow_critic(traj).mode()
+    # lambda_return(reward, value, cont, 1, lam) computes r[t] + cont[t + 1] (...): d_t = cont[t+1].
+    cont = tf.concat([tf.ones_like(traj['disc'][:1]), traj['disc'][:-1]], 0)
+    ret = lambda_return(traj['reward'][:-1], value, cont, 1.0, self.config.return_lambda)
+    return ret, value
+
+  def actor_loss(self, traj):
+    ret, value = self.target(traj)
+    head = {k: v[:-2] for k, v in traj.items()}
+    policy = self.actor(rssm_lib.sg_state(head))
+    adv = sg(ret[1:] - value[:-2])
+    metrics = {}
+    if self.grad == 'dynamics':
+      objective = ret[1:]
+    else:
+      action = head['action'] if self.grad == 'both' else sg(head['action'])
+      objective = policy.log_prob(action) * adv
+      if self.grad == 'both':
+        mix = self.config.actor_grad_mix
+        objective = mix * ret[1:] + (1.0 - mix) * objective
+    if self.config.actent:
+      ent = policy.entropy()
+      objective += self.config.actent * ent
+      metrics['policy_entropy'] = tf.reduce_mean(ent)
+    loss = -tf.reduce_mean(sg(traj['weight'][:-2]) * objective)
+    metrics.update({
+        'actor_loss': loss, 'adv_mean': tf.reduce_mean(adv), 'return_raw': tf.reduce_mean(ret),
+        'critic_slow': tf.reduce_mean(value), 'imag_reward': tf.reduce_mean(traj['reward'])})
+    return self.config.loss_scales.actor * loss, ret, metrics
+
+  def _critic_terms(self, traj, target):
+    """States, targets and weights the critic trains on: s_0..s_{H-1}, R_t, w_t."""
+    return {k: v[:-1] for k, v in traj.items()}, target, traj['weight'][:-1]
+
+  def critic_loss(self, traj, target):
+    states, target, weight = self._critic_terms(traj, target)
+    dist = self.critic(states)
+    loss = -tf.reduce_mean(dist.log_prob(sg(target)) * sg(weight))
+    metrics = {'critic_loss': loss, 'critic_value': tf.reduce_mean(dist.mode())}
+    return self.config.loss_scales.critic * loss, metrics
+
+
+class ActorCriticV1(ActorCriticV2):
+  """DreamerV1 value learning (dreamer@56d4d44 dreamer.py `_train`): imagination starts are not
+  trained on, v(s_t), t = 1..H-1, regresses R_t with the actor's weights w_{t-1} = gamma^(t-1)."""
+
+  def _critic_terms(self, traj, target):
+    return {k: v[1:-1] for k, v in traj.items()}, target[1:], traj['weight'][:-2]
+
+
+BEHAVIORS = {'dreamerv3': ActorCritic, 'dreamerv2': ActorCriticV2, 'dreamerv1': ActorCriticV1}
+
+
+def make(action_shape, discrete, config):
+  if config.behavior not in BEHAVIORS:
+    raise ValueError(f"Unknown behavior '{config.behavior}'. Valid: {', '.join(BEHAVIORS)}.")
+  return BEHAVIORS[config.behavior](action_shape, discrete, config)

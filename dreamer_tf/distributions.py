@@ -1,7 +1,9 @@
-"""Output distributions of DreamerV3 (paper Sec. 2-3; dreamerv3@8fa35f8 jaxutils.py, nets.py Dist).
+"""Output distributions (DreamerV3 paper Sec. 2-3; dreamerv3@8fa35f8 jaxutils.py, nets.py Dist;
+dreamerv2@07d906e common/dists.py; dreamer@56d4d44 tools.py).
 
 All maths in float32 whatever the compute dtype. `OneHotST`, `Bernoulli` and the actor's
-`Normal` are TFP distributions; `TwoHot`, `MSE` and `SymlogMSE` are regression "distributions"
+`Normal` are TFP distributions, as are the DreamerV1 tanh-Normal (wrapped in `SampleDist`) and the
+DreamerV2 truncated Normal actors; `TwoHot`, `MSE` and `SymlogMSE` are regression "distributions"
 with the same `mean` / `mode` / `log_prob` interface (the negative log_prob is the loss), as in
 the official code, because they are not normalised densities.
 """
@@ -148,6 +150,95 @@ def unit_normal(mean, event_dims):
 def bernoulli(logits, event_dims):
   return tfd.Independent(tfd.Bernoulli(logits=tf.cast(logits, tf.float32), dtype=tf.float32),
                          event_dims)
+
+
+class TanhBijector(tfp.bijectors.Bijector):
+  """tanh with the inverse clipped inside (-1, 1) so atanh stays finite (dreamer@56d4d44
+  tools.TanhBijector); log|det J| = 2 (log 2 - x - softplus(-2x)) is the stable form."""
+
+  def __init__(self, name='tanh'):
+    super().__init__(forward_min_event_ndims=0, name=name)
+
+  def _forward(self, x):
+    return tf.tanh(x)
+
+  def _inverse(self, y):
+    bound = 1.0 - np.finfo(np.float32).eps  # dreamer@56d4d44 clips |y| at 0.99999997
+    return tf.atanh(tf.clip_by_value(y, -bound, bound))
+
+  def _forward_log_det_jacobian(self, x):
+    return 2.0 * (np.log(2.0) - x - tf.nn.softplus(-2.0 * x))
+
+
+class SampleDist:
+  """Sample-based mean, mode and entropy of a distribution without closed forms (DreamerV1's
+  tanh-Normal actor; dreamer@56d4d44 tools.SampleDist, 100 samples).
+
+  mode: the sample with the highest log-probability, chosen per batch element (the original
+  gathers the index of batch element 0 for all; the same for the single acting env).
+  """
+
+  def __init__(self, dist, samples=100):
+    self.dist, self.samples = dist, samples
+
+  def __getattr__(self, name):
+    return getattr(self.dist, name)
+
+  def sample(self, sample_shape=(), seed=None):
+    return self.dist.sample(sample_shape, seed=seed)
+
+  def log_prob(self, value):
+    return self.dist.log_prob(value)
+
+  def _draw(self, seed):
+    samples = self.dist.sample(self.samples, seed=seed)
+    return samples, self.dist.log_prob(samples)
+
+  def mean(self, seed=None):
+    return tf.reduce_mean(self._draw(seed)[0], 0)
+
+  def mode(self, seed=None):
+    samples, logp = self._draw(seed)
+    best = tf.one_hot(tf.argmax(logp, 0), self.samples, axis=0, dtype=samples.dtype)
+    return tf.reduce_sum(samples * best[..., None], 0)
+
+  def entropy(self, seed=None):
+    return -tf.reduce_mean(self._draw(seed)[1], 0)
+
+
+def tanh_normal(mean, std_logit, init_std, minstd, event_dims, mean_scale=5.0):
+  """DreamerV1 actor (models.ActionDecoder 'tanh_normal'): mean 5 tanh(x / 5), std
+  softplus(x + softplus^-1(init_std)) + min_std, squashed by tanh, statistics by sampling."""
+  mean = mean_scale * tf.tanh(tf.cast(mean, tf.float32) / mean_scale)
+  raw_init = float(np.log(np.expm1(init_std)))
+  std = tf.nn.softplus(tf.cast(std_logit, tf.float32) + raw_init) + minstd
+  dist = tfd.TransformedDistribution(tfd.Normal(mean, std), TanhBijector())
+  return SampleDist(tfd.Independent(dist, event_dims))
+
+
+class TruncNormal(tfd.TruncatedNormal):
+  """Normal truncated to [low, high] whose samples are clipped `clip` inside the bounds with a
+  straight-through gradient (dreamerv2@07d906e common.TruncNormalDist, clip 1e-6, mult 1)."""
+
+  def __init__(self, loc, scale, low=-1.0, high=1.0, clip=1e-6, **kwargs):
+    super().__init__(loc, scale, low, high, **kwargs)
+    self.clip = clip
+
+  @classmethod
+  def _parameter_properties(cls, dtype, num_classes=None):
+    return super()._parameter_properties(dtype)
+
+  def sample(self, sample_shape=(), seed=None, **kwargs):
+    event = super().sample(sample_shape, seed=seed, **kwargs)
+    clipped = tf.clip_by_value(event, self.low + self.clip, self.high - self.clip)
+    return event - sg(event) + sg(clipped)
+
+
+def trunc_normal(mean, std_logit, init_std, minstd, event_dims):
+  """DreamerV2 continuous actor (DistLayer 'trunc_normal'): mean tanh(x), std
+  2 sigmoid((x + init_std) / 2) + min_std, truncated to [-1, 1]."""
+  std = 2.0 * tf.sigmoid((tf.cast(std_logit, tf.float32) + init_std) / 2.0) + minstd
+  return tfd.Independent(TruncNormal(tf.tanh(tf.cast(mean, tf.float32)), std), event_dims)
 
 
 def entropy_bounds(dist_name, shape, minstd=0.1, maxstd=1.0):

@@ -116,3 +116,20 @@ class Ratio:
     repeats = int((step - self.prev) * self.ratio)
     self.prev += repeats / self.ratio
     return repeats
+
+
+class Every:
+  """`steps` updates every `every` agent steps, `pretrain` at the first call (dreamerv2@07d906e
+  common.Every + train.py's pretrain loop; dreamer@56d4d44 tools.Every + tools.Once)."""
+
+  def __init__(self, every, steps, pretrain, prev=None):
+    self.every, self.steps, self.pretrain, self.prev = every, steps, pretrain, prev
+
+  def __call__(self, step):
+    if self.prev is None:
+      self.prev = step
+      return self.pretrain
+    if step >= self.prev + self.every:
+      self.prev += self.every
+      return self.steps
+    return 0

@@ -90,18 +90,25 @@ def features(state, keys=('deter', 'stoch')):
 class Head(keras.layers.Layer):
   """Output layer(s) producing a distribution by name (nets.Dist)."""
 
-  def __init__(self, shape, dist, outscale=1.0, bins=255, minstd=1.0, maxstd=1.0, unimix=0.0, **kw):
+  DISTS = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal', 'unit_normal',
+           'tanh_normal', 'trunc_normal')
+  STD_DISTS = ('normal', 'tanh_normal', 'trunc_normal')
+
+  def __init__(self, shape, dist, outscale=1.0, bins=255, minstd=1.0, maxstd=1.0, unimix=0.0,
+               init_std=0.0, **kw):
     super().__init__(**kw)
     self.shape, self.dist = tuple(shape), dist
-    self.minstd, self.maxstd, self.unimix = minstd, maxstd, unimix
-    valid = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal', 'unit_normal')
-    if dist not in valid:
-      raise ValueError(f"Unknown output dist '{dist}'. Valid: {', '.join(valid)}.")
+    self.minstd, self.maxstd, self.unimix, self.init_std = minstd, maxstd, unimix, init_std
+    if dist not in self.DISTS:
+      raise ValueError(f"Unknown output dist '{dist}'. Valid: {', '.join(self.DISTS)}.")
+    if dist == 'tanh_normal' and init_std <= 0:
+      raise ValueError(f'tanh_normal needs init_std > 0 (the std at zero input), got {init_std}.')
     out = (*self.shape, bins) if dist.endswith('_disc') else self.shape
     init = lambda: initializer('uniform', 'avg', outscale)  # Dist's Linear: default winit
     self.out_shape = out
     self.out = keras.layers.Dense(int(np.prod(out)), kernel_initializer=init())
-    if dist == 'normal':
+    if dist in self.STD_DISTS:  # a std layer beside the mean layer (V2 DistLayer); V1's single
+      # 2A-wide layer has the same parameters
       self.std = keras.layers.Dense(int(np.prod(self.shape)), kernel_initializer=init())
 
   def call(self, x, lead=None):
@@ -122,6 +129,10 @@ class Head(keras.layers.Layer):
     if self.dist == 'onehot':
       return dists.onehot(out, self.unimix, nd - 1)
     std = tf.reshape(tf.cast(self.std(x), tf.float32), tf.concat([batch, self.shape], 0))
+    if self.dist == 'tanh_normal':
+      return dists.tanh_normal(out, std, self.init_std, self.minstd, nd)
+    if self.dist == 'trunc_normal':
+      return dists.trunc_normal(out, std, self.init_std, self.minstd, nd)
     return dists.normal(out, std, self.minstd, self.maxstd, nd)
 
 

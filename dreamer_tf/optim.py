@@ -2,7 +2,10 @@
 clip_by_global_norm(clip) -> scale_by_adam(eps) -> [additive weight decay on kernels] -> scale(-lr).
 
 Written out rather than using Keras' Adam because Keras adds eps to the un-corrected sqrt(v)
-("epsilon hat"), which differs from optax for the eps 1e-8 / 1e-5 that Dreamer uses. Under float16
+("epsilon hat"), which differs from optax for the eps 1e-8 / 1e-5 that Dreamer uses. `opt:
+adam_keras` is that Keras form, which DreamerV1 (tools.Adam, tf.optimizers.Adam defaults, eps
+1e-7) and DreamerV2 (common.Optimizer) train with; DreamerV2's weight decay multiplies every
+variable by (1 - wd) before the step (not scaled by the learning rate). Under float16
 compute the loss is scaled dynamically as in the official optimizer (x2 after 1000 finite steps,
 /2 on overflow, clipped to [1e-4, 1e4]) and non-finite updates are skipped.
 """
@@ -14,15 +17,16 @@ class Adam(tf.Module):
   def __init__(self, variables, lr, eps, clip, wd=0.0, opt='adam', scaling=False, name='opt',
                beta1=0.9, beta2=0.999):
     super().__init__(name=name)
-    if opt != 'adam':
-      raise ValueError(f"Unknown optimizer '{opt}' for {name}. Valid: adam.")
+    if opt not in ('adam', 'adam_keras'):
+      raise ValueError(f"Unknown optimizer '{opt}' for {name}. Valid: adam, adam_keras.")
+    self.keras = opt == 'adam_keras'
     self.variables_ = list(variables)
     self.lr, self.eps, self.clip, self.wd = lr, eps, clip, wd
     self.beta1, self.beta2 = beta1, beta2
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name='m') for v in self.variables_]
     self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name='v') for v in self.variables_]
-    self.decay = [wd > 0 and 'kernel' in v.name for v in self.variables_]
+    self.decay = [wd > 0 and (self.keras or 'kernel' in v.name) for v in self.variables_]
     self.scaling = scaling
     self.grad_scale = tf.Variable(1e4 if scaling else 1.0, trainable=False, name='grad_scale')
     self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='good_steps')
@@ -59,6 +63,12 @@ class Adam(tf.Module):
       v_new = self.beta2 * v + (1 - self.beta2) * tf.square(g)
       m.assign(keep * m_new + (1 - keep) * m)
       v.assign(keep * v_new + (1 - keep) * v)
+      if self.keras:
+        if decay:
+          var.assign(var * (1.0 - keep * self.wd))
+        rate = tf.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        var.assign_sub(keep * self.lr * rate * m / (tf.sqrt(v) + self.eps))
+        continue
       update = (m / (1 - self.beta1 ** t)) / (tf.sqrt(v / (1 - self.beta2 ** t)) + self.eps)
       if decay:
         update += self.wd * var

@@ -179,17 +179,24 @@ class RSSM(keras.layers.Layer):
   def dyn_loss(self, post, prior, impl='kl', free=1.0, free_avg=False):
     """DreamerV3 eq. 5: max(free, KL[sg(post) || prior]) trains the prior.
 
-    With its scale this is also DreamerV2's KL balancing term (alpha = 0.8) and half of
-    DreamerV1's KL; `free_avg` clips the batch mean instead of each element (V1, V2).
+    With scale alpha = 0.8 this is DreamerV2's KL-balancing term (`kl.balance`), which clips
+    the batch mean (`free_avg`). impl `kl_joint` is DreamerV1's max(free_nats, mean KL[post ||
+    prior]) with gradients into both sides (models.RSSM + dreamer.py _train); use it with
+    `rep_loss.impl: none`.
     """
+    if impl == 'kl_joint':
+      return _free(self.kl(post, prior), free, free_avg)
     if impl != 'kl':
-      raise ValueError(f"Unknown dyn_loss.impl '{impl}'. Valid: kl.")
+      raise ValueError(f"Unknown dyn_loss.impl '{impl}'. Valid: kl, kl_joint.")
     return _free(self.kl(sg_state(post), prior), free, free_avg)
 
   def rep_loss(self, post, prior, impl='kl', free=1.0, free_avg=False):
-    """DreamerV3 eq. 5: max(free, KL[post || sg(prior)]) trains the representation."""
+    """DreamerV3 eq. 5: max(free, KL[post || sg(prior)]) trains the representation (scale
+    1 - alpha = 0.2 in DreamerV2). Returns None for impl `none`."""
+    if impl == 'none':
+      return None
     if impl != 'kl':
-      raise ValueError(f"Unknown rep_loss.impl '{impl}'. Valid: kl.")
+      raise ValueError(f"Unknown rep_loss.impl '{impl}'. Valid: kl, none.")
     return _free(self.kl(post, sg_state(prior)), free, free_avg)
 
 

@@ -1,7 +1,7 @@
 """Training loops: `train` and `train_eval` (dreamerv3@8fa35f8 embodied/run/train_eval.py).
 
 Per agent step: store the transition, run `Ratio(train_ratio / (batch_size * batch_length))`
-updates, log and checkpoint on wall-clock intervals. Prefill with a uniform random policy until
+updates (or `run.train_steps` every `run.train_every` steps, V1/V2), log and checkpoint on wall-clock intervals. Prefill with a uniform random policy until
 one batch worth of sequences is stored. `train_eval` also evaluates every `eval_every` steps and
 at the end of the budget over `eval_eps` episodes of a separate environment.
 
@@ -113,7 +113,10 @@ def run(config, logdir, force=False, log=print):
   logger = logger_lib.Logger(logdir, config.task, config.method, config.seed, repeat, steps)
   ckpt = checkpoint_lib.Checkpointer(logdir / 'checkpoints', agent, config.run.keep_checkpoints)
   batch_steps = config.batch_size * config.batch_length
-  ratio = driver_lib.Ratio(config.run.train_ratio / batch_steps)
+  if config.run.train_every:  # V1/V2 schedule
+    ratio = driver_lib.Every(config.run.train_every, config.run.train_steps, config.run.pretrain)
+  else:
+    ratio = driver_lib.Ratio(config.run.train_ratio / batch_steps)
   counters = {'step': 0, 'updates': 0, 'eval_prev': None}
   driver = driver_lib.Driver(env, agent.initial_state)
 
@@ -164,10 +167,13 @@ def run(config, logdir, force=False, log=print):
   driver.on_step.append(on_step)
   driver.on_episode.append(lambda ep: logger.episode(counters['step'], ep['score'], ep['length']))
 
-  if replay.num_items < batch_steps:
-    log(f'Prefilling replay with a random policy ({batch_steps} sequences of {config.batch_length}).')
+  filled = lambda: replay.num_items >= batch_steps and len(replay) >= config.run.train_fill
+  if not filled():
+    fill = f'{config.run.train_fill:,} steps and ' if config.run.train_fill else ''
+    log(f'Prefilling replay with a random policy ({fill}{batch_steps} sequences of '
+        f'{config.batch_length}).')
     policy, _ = driver_lib.random_policy(env.act_space, config.seed)
-    while replay.num_items < max(batch_steps, config.run.train_fill):
+    while not filled():
       driver(policy, steps=1)
     save()
 

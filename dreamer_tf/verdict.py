@@ -100,6 +100,25 @@ def judge(benchmark, task, method, xs, ys, frames, against=None):
   return judge_seeds(benchmark, task, method, [(xs, ys)], frames, against)
 
 
+def no_reference(benchmark, task, method, xs, ys, frames):
+  """Result for a method without published seeds on `benchmark` (e.g. DreamerV1/V2 proprio):
+  our window mean, verdict NO_REFERENCE, and where the method is published instead."""
+  task_curves = [c for c in published.curves(benchmark) if c['task'] == task]
+  width = task_curves[0]['bin'] if task_curves else 0
+  mean, count = reduce_episodes(xs, ys, frames, width)
+  elsewhere = [b for b in published.BENCHMARKS if method in published.methods(b)]
+  return {
+      'benchmark': benchmark, 'task': task, 'method': method, 'frames': int(frames),
+      'unit': published.unit(benchmark), 'window': list(window(frames, width)),
+      'verdict': 'NO_REFERENCE', 'ours': mean, 'ours_seeds': [] if mean is None else [mean],
+      'ours_std': None, 'our_episodes': count, 'published': [], 'published_mean': None,
+      'published_std': None, 'band': None, 'alpha': ALPHA, 'ours_hns': None,
+      'published_hns': None,
+      'source': f"no published {method} seeds on {benchmark}; published on: "
+                f"{', '.join(elsewhere) or 'none'}",
+  }
+
+
 def _pm(mean, std):
   return f'{mean:.2f}' + ('' if std is None else f' ± {std:.2f}')
 

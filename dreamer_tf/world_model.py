@@ -9,15 +9,26 @@ from . import rssm as rssm_lib
 sg = tf.stop_gradient
 
 
-def preprocess(data):
-  """uint8 images -> float in [0, 1]; cont = 1 - is_terminal (agent.Agent.preprocess)."""
+CLIP_REWARDS = {'identity': tf.identity, 'tanh': tf.tanh, 'sign': tf.sign}
+
+
+def preprocess(data, clip_rewards='identity', cont_scale=1.0):
+  """uint8 images -> float in [0, 1]; cont = cont_scale (1 - is_terminal) (agent.Agent.preprocess).
+
+  DreamerV2 (WorldModel.preprocess) clips rewards (`clip_rewards`) and trains its discount head
+  on gamma (1 - is_terminal) (`cont_head.discounted`, cont_scale = gamma). The V1/V2 -0.5 image
+  offset lives in nets.KernelConvEncoder/Decoder.
+  """
   out = {}
   for key, value in data.items():
     if value.dtype == tf.uint8 and len(value.shape) >= 4:
       out[key] = tf.cast(value, tf.float32) / 255.0
     else:
       out[key] = tf.cast(value, tf.float32)
-  out['cont'] = 1.0 - out['is_terminal']
+  if clip_rewards not in CLIP_REWARDS:
+    raise ValueError(f"Unknown clip_rewards '{clip_rewards}'. Valid: {', '.join(CLIP_REWARDS)}.")
+  out['reward'] = CLIP_REWARDS[clip_rewards](out['reward'])
+  out['cont'] = cont_scale * (1.0 - out['is_terminal'])
   return out
 
 
@@ -31,8 +42,12 @@ class WorldModel(keras.layers.Layer):
     dec = config.decoder.to_dict()
     self.decoder = nets.MultiDecoder(obs_shapes, bins=config.reward_head.bins, **dec)
     self.reward = nets.MLP((), **config.reward_head.to_dict())
-    self.cont = nets.MLP((), **config.cont_head.to_dict())
+    cont = config.cont_head.to_dict()
+    self.discounted = cont.pop('discounted')
+    # DreamerV1 `pcont: False` / DreamerV2 DMC `pred_discount: False` have no continue head.
+    self.cont = nets.MLP((), **cont) if config.pred_cont else None
     self.heads = {'decoder': self.decoder, 'reward': self.reward, 'cont': self.cont}
+    self.heads = {k: v for k, v in self.heads.items() if v is not None}
     for name in config.grad_heads:
       if name not in self.heads:
         raise ValueError(f"Unknown grad_heads entry '{name}'. Valid: {', '.join(self.heads)}.")
@@ -41,6 +56,10 @@ class WorldModel(keras.layers.Layer):
                    'cont': scales.cont}
     self.scales.update({k: scales.image for k in self.decoder.cnn_shapes})
     self.scales.update({k: scales.vector for k in self.decoder.mlp_shapes})
+
+  def preprocess(self, data):
+    discount = 1.0 - 1.0 / self.config.horizon
+    return preprocess(data, self.config.clip_rewards, discount if self.discounted else 1.0)
 
   def loss(self, data, seed):
     """data: preprocessed batch (B, T, ...). Returns (scalar loss, posterior, metrics)."""
@@ -51,6 +70,7 @@ class WorldModel(keras.layers.Layer):
         'dyn': self.rssm.dyn_loss(post, prior, **self.config.dyn_loss.to_dict()),
         'rep': self.rssm.rep_loss(post, prior, **self.config.rep_loss.to_dict()),
     }
+    losses = {k: v for k, v in losses.items() if v is not None}
     dists = {}
     for name, head in self.heads.items():
       inputs = post if name in self.config.grad_heads else rssm_lib.sg_state(post)

@@ -1,12 +1,17 @@
-"""DreamerV3 (2023) on the DeepMind Control suite, vision or proprio, ending with a verdict
-against the published dreamerv3_2023 seeds at the same number of env steps.
+"""DreamerV1, V2 or V3 (2023) on the DeepMind Control suite, vision or proprio, ending with a
+verdict against the published seeds of that agent at the same number of env steps.
 
-    python reproduce/dmc.py --task walker_walk                 # 1M env steps from pixels
-    python reproduce/dmc.py --task walker_walk --proprio       # 500k env steps from states
+    python reproduce/dmc.py --task walker_walk                       # V3, 1M env steps, pixels
+    python reproduce/dmc.py --task walker_walk --proprio             # V3, 500k env steps, states
+    python reproduce/dmc.py --task walker_walk --agent dreamerv1     # V1 protocol (dreamer.py)
+    python reproduce/dmc.py --task walker_walk --agent dreamerv2     # V2 `dmc_vision` block
     python reproduce/dmc.py --task cartpole_balance --steps 5000 --size xs
 
-Env steps = agent steps x action repeat 2, as the published curves count them. Other options
-are config overrides (`--run.train_ratio=512`). DreamerV1/V2 presets are not implemented yet.
+Env steps = agent steps x action repeat 2, as the published curves count them. Published
+references: dreamerv3_2023 on dmc_vision and dmc_proprio; dreamerv1 and dreamerv2 on dmc_vision
+only (their papers report pixels), so a V1/V2 --proprio run ends with `VERDICT NO_REFERENCE`.
+`--size` applies to V3 only (V1/V2 have one size). Other options are config overrides
+(`--run.train_ratio=512`, `--precision=float32`).
 """
 import argparse
 import pathlib
@@ -16,7 +21,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from dreamer_tf import published, report  # noqa: E402
 
-AGENTS = ('dreamerv3',)
+AGENTS = {  # agent -> presets for (vision, proprio)
+    'dreamerv3': (['dreamerv3', 'dmc_vision'], ['dreamerv3', 'dmc_proprio']),
+    'dreamerv2': (['dreamerv2', 'dreamerv2_dmc_vision'], ['dreamerv2', 'dreamerv2_dmc_proprio']),
+    'dreamerv1': (['dreamerv1'], ['dreamerv1', 'dreamerv1_proprio']),
+}
 
 
 def parse(argv):
@@ -28,11 +37,14 @@ def parse(argv):
   parser.add_argument('--logdir', default=None)
   parser.add_argument('--steps', type=int, default=None,
                       help='agent steps (x2 env steps); default: the published budget')
-  parser.add_argument('--size', default='s', choices=('xs', 's', 'm', 'l', 'xl'))
+  parser.add_argument('--size', default=None, choices=('xs', 's', 'm', 'l', 'xl'),
+                      help='DreamerV3 model size (default s)')
   parser.add_argument('--preset', action='append', default=[])
   parser.add_argument('--force', action='store_true')
   args, overrides = parser.parse_known_args(argv)
   args.benchmark = 'dmc_proprio' if args.proprio else 'dmc_vision'
+  if args.size and args.agent != 'dreamerv3':
+    parser.error(f'--size applies to dreamerv3 only; {args.agent} has one size.')
   valid = published.tasks(args.benchmark)
   if args.task not in valid:
     parser.error(f"unknown task '{args.task}' for {args.benchmark}. Published tasks: "
@@ -42,11 +54,13 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
-  presets = [args.agent, args.benchmark, args.size, *args.preset]
+  presets = AGENTS[args.agent][args.proprio] + [*(
+      [args.size or 's'] if args.agent == 'dreamerv3' else []), *args.preset]
   update = {'task': f'dmc_{args.task}', 'seed': args.seed}
   if args.steps is not None:
     update['run.steps'] = args.steps
-  logdir = pathlib.Path(args.logdir or f'runs/{args.benchmark}/{args.task}/seed{args.seed}')
+  logdir = pathlib.Path(
+      args.logdir or f'runs/{args.benchmark}/{args.agent}/{args.task}/seed{args.seed}')
   config, out = report.train(presets, overrides, update, logdir, args.force)
   report.conclude(args.benchmark, args.task, config, out, logdir, unit='env steps')
 

@@ -129,6 +129,50 @@ def test_reproduce_dmc_debug_end_to_end(tmp_path, proprio):
   assert ('proprio: true' in config) == proprio
 
 
+@pytest.mark.parametrize('agent', ['dreamerv1', 'dreamerv2'])
+def test_reproduce_dmc_v1_v2_vision_and_proprio(tmp_path, agent):
+  """Pixels are judged against the agent's own published seeds; states have none."""
+  import json
+  import re
+  import subprocess
+  import sys
+  schedule = ['--run.train_every', '20', '--run.train_steps', '1', '--run.pretrain', '1',
+              '--run.train_fill', '40', '--precision', 'float32']
+  for proprio in (False, True):
+    logdir = tmp_path / f'run{int(proprio)}'
+    cmd = [sys.executable, 'reproduce/dmc.py', '--task', 'cartpole_balance', '--agent', agent,
+           '--steps', '60', '--preset', 'debug', '--logdir', str(logdir)] + schedule
+    proc = subprocess.run(cmd + (['--proprio'] if proprio else []), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((logdir / 'verdict.json').read_text())
+    assert result['frames'] == 120 and result['method'] == agent
+    if proprio:
+      assert 'VERDICT NO_REFERENCE' in proc.stdout
+      assert re.search(r'published on: [a-z0-9_, ]*dmc_vision', proc.stdout)
+    else:
+      # No episode ends in 60 steps (500 per episode): nothing of ours to judge yet, but the
+      # reference is the agent's own published file.
+      repo = {'dreamerv1': 'danijar/dreamer@56d4d44', 'dreamerv2': 'danijar/dreamerv2@07d906e'}
+      assert result['verdict'] == 'NO DATA' and result['source'].startswith(repo[agent])
+    assert f'method: {agent}' in (logdir / 'config.yaml').read_text()
+    if not proprio:  # the same command with a larger budget resumes the pixel run
+      cmd[cmd.index('--steps') + 1] = '80'
+      proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+      assert proc.returncode == 0, proc.stderr[-2000:]
+      assert 'Resumed' in proc.stdout and 'at step 60' in proc.stdout
+      assert json.loads((logdir / 'verdict.json').read_text())['frames'] == 160
+
+
+def test_reproduce_dmc_size_is_for_dreamerv3_only(tmp_path):
+  import subprocess
+  import sys
+  proc = subprocess.run([sys.executable, 'reproduce/dmc.py', '--task', 'walker_walk', '--agent',
+                         'dreamerv1', '--size', 'xs', '--logdir', str(tmp_path / 'x')],
+                        capture_output=True, text=True)
+  assert proc.returncode == 2 and '--size applies to dreamerv3 only' in proc.stderr
+
+
 def test_reproduce_dmc_rejects_unknown_task(tmp_path):
   import subprocess
   import sys

@@ -70,3 +70,32 @@ def test_dummy_rewards_matching_action():
   while not obs['is_last']:
     obs, steps = env.step(np.eye(4)[0]), steps + 1
   assert steps == config.env.dummy.length and not obs['is_terminal']
+
+
+def test_dreamerv2_atari200m_protocol():
+  config = cfg.load(['dreamerv2', 'dreamerv2_atari'])
+  env = envs.make('atari_pong', config, seed=0)
+  assert env.obs_space['image'] == ((64, 64, 1), np.uint8)  # grayscale
+  assert env.act_space == {'shape': (6,), 'discrete': True}
+  assert env._ale.getFloat('repeat_action_probability') == pytest.approx(0.25)  # sticky
+  assert config.env.atari.length == 4 * 27000  # time_limit 27000 agent steps
+  assert (config.run.train_every, config.run.train_fill, config.horizon) == (16, 50000, 1000)
+  env.close()
+
+
+def test_reproduce_atari200m_dreamerv2_end_to_end(tmp_path):
+  import json
+  import subprocess
+  import sys
+  logdir = tmp_path / 'run'
+  cmd = [sys.executable, 'reproduce/atari200m.py', '--game', 'pong', '--agent', 'dreamerv2',
+         '--steps', '80', '--preset', 'debug', '--logdir', str(logdir), '--precision', 'float32',
+         '--run.train_fill', '30', '--run.train_every', '10']
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'VERDICT' in proc.stdout and 'dreamerv2' in proc.stdout
+  result = json.loads((logdir / 'verdict.json').read_text())
+  assert result['frames'] == 320 and result['method'] == 'dreamerv2'
+  bad = subprocess.run([sys.executable, 'reproduce/atari200m.py', '--game', 'pongg'],
+                       capture_output=True, text=True)
+  assert bad.returncode == 2 and "unknown game 'pongg'" in bad.stderr and 'pong' in bad.stderr
