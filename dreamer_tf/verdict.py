@@ -139,7 +139,8 @@ def line(result):
 
 
 def load_run(logdir):
-  """(task suite, task, method, seed, xs, ys, frames reached or None) of a run directory."""
+  """(task suite, task, method, seed, xs, ys, frames reached or None, env config of the suite)
+  of a run directory."""
   logdir = pathlib.Path(logdir)
   scores = logdir / 'scores.json'
   if not scores.exists():
@@ -153,37 +154,50 @@ def load_run(logdir):
   summary = logdir / 'summary.json'
   frames = (json.loads(summary.read_text())['step'] * config['env'][suite]['repeat']
             if summary.exists() else None)
-  return suite, task, run['method'], run['seed'], run['xs'], run['ys'], frames
+  return (suite, task, run['method'], run['seed'], run['xs'], run['ys'], frames,
+          config['env'][suite])
 
 
-def benchmark_of(suite, frames, benchmark=None):
-  """The benchmark to judge at: given, or atari100k / atari200m by budget, dmc_vision."""
+def benchmark_of(suite, frames, benchmark=None, env=None):
+  """The benchmark to judge at: given, else the run's protocol: Atari 100k without sticky
+  actions, Atari 200M with them (by budget when the config does not say); DMC proprio or
+  vision by `env.dmc.proprio`."""
+  env = env or {}
   if benchmark:
     published.check(benchmark)
     return benchmark
   if suite == 'atari':
+    if 'sticky' in env:
+      return 'atari200m' if env['sticky'] else 'atari100k'
     return 'atari100k' if frames <= 1.01 * 400000 else 'atari200m'
-  return 'dmc_vision'
+  return 'dmc_proprio' if env.get('proprio') else 'dmc_vision'
 
 
 def judge_runs(logdirs, frames=None, benchmark=None, against=None):
-  """Pools run dirs by (task, method) as seeds; one result per group."""
+  """Pools run dirs by (benchmark, task, method) as seeds; one result per group."""
   groups = {}
   for logdir in logdirs:
-    suite, task, method, seed, xs, ys, reached = load_run(logdir)
+    suite, task, method, seed, xs, ys, reached, env = load_run(logdir)
     if frames is None and reached is None:
       raise FileNotFoundError(f'{logdir} has no summary.json (the run has not finished); '
                               'pass --frames to judge it at a budget.')
-    groups.setdefault((suite, task, method), []).append((logdir, xs, ys, frames or reached))
+    bench = benchmark_of(suite, frames or reached, benchmark, env)
+    groups.setdefault((bench, task, method), []).append((logdir, xs, ys, frames or reached))
   results = []
-  for (suite, task, method), members in groups.items():
+  for (bench, task, method), members in groups.items():
     budgets = {m[3] for m in members}
     if len(budgets) > 1:
       raise ValueError(f"Seeds of {task}/{method} reached different budgets "
                        f"({', '.join(f'{m[0]}: {m[3]:,}' for m in members)}); pass --frames.")
     budget = budgets.pop()
-    results.append(judge_seeds(benchmark_of(suite, budget, benchmark), task, method,
-                               [(m[1], m[2]) for m in members], budget, against))
+    reference = published.METHODS.get(method, method)
+    if not against and reference not in published.methods(bench):  # e.g. DreamerV1/V2 states
+      xs = [x for m in members for x in m[1]]
+      ys = [y for m in members for y in m[2]]
+      results.append(no_reference(bench, task, reference, xs, ys, budget))
+      continue
+    results.append(judge_seeds(bench, task, method, [(m[1], m[2]) for m in members], budget,
+                               against))
   return results
 
 

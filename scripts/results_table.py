@@ -30,6 +30,33 @@ NOTES = {
         'verdict': 'learns (no published reference)',
         'wall': '12.3 min',  # as first recorded; summary.json holds 734.8 s of training loop
     },
+    'dummy_cont_dreamerv1': {
+        'task': 'dummy_cont (random prefill policy ~60, max 100)',
+        'preset': 'dreamerv1 + debug, small-task overrides (`tests/test_learning.py` SMALL_CONT: '
+                  '64 units, 30 Gaussian latents, batch 8 x 32, 1 update per step, lrs 1e-3 / 3e-4)',
+        'verdict': 'learns (no published reference)',
+        'wall': '10.8 min (CPU shared with one other run)',
+    },
+    'dummy_cont_dreamerv2': {
+        'task': 'dummy_cont (random prefill policy ~60, max 100)',
+        'preset': 'dreamerv2 + dreamerv2_dmc_vision + debug, small-task overrides (SMALL_CONT, '
+                  '8x8 latents)',
+        'verdict': 'learns (no published reference)',
+        'wall': '21.5 min (CPU shared with one or two other runs)',
+    },
+    'dummy_cont_dreamerv3': {
+        'task': 'dummy_cont (random prefill policy ~60, max 100)',
+        'preset': 'dreamerv3 + debug, small-task overrides (SMALL_CONT, 4x4 latents, 255 bins, '
+                  'train ratio 256)',
+        'verdict': 'learns (no published reference)',
+        'wall': '16.1 min (CPU shared with test runs)',
+    },
+    'cartpole_balance_proprio_dreamerv1': {
+        'task': 'dmc_cartpole_balance, states (random policy ~250)',
+        'preset': 'dreamerv1 + dreamerv1_proprio, reduced widths (128 units, 2 layers, batch '
+                  '16 x 50, 100 updates every 100 steps; `reproduce/dmc.py --proprio`)',
+        'wall': '45 min (CPU shared with one or two other runs)',
+    },
     'pong_demo': {
         'task': 'atari_pong (Atari 100k protocol)',
         'preset': '`make pong`: dreamerv3 + atari100k + xs, 1,500 steps, 2 eval episodes '

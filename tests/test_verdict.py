@@ -145,3 +145,23 @@ def test_reproduce_atari_pong_debug_end_to_end(tmp_path):
   assert result['frames'] == 480 and result['verdict'] in ('MATCH', 'NO DATA', 'BELOW')
   summary = json.loads((logdir / 'summary.json').read_text())
   assert summary['updates'] > 0 and len(summary['evaluations']) == 1
+
+
+def test_verdict_cli_picks_the_benchmark_from_the_run_protocol(tmp_path, capsys):
+  def write(path, method, env):
+    path.mkdir()
+    (path / 'scores.json').write_text(json.dumps([{'task': 'dmc_cartpole_balance',
+                                                   'method': method, 'seed': 0,
+                                                   'xs': [1000, 2000], 'ys': [200.0, 250.0]}]))
+    (path / 'config.yaml').write_text(json.dumps({'env': {'dmc': env}}))
+    (path / 'summary.json').write_text(json.dumps({'step': 1000}))
+  write(tmp_path / 'v3', 'dreamerv3', {'repeat': 2, 'proprio': True})
+  write(tmp_path / 'v1', 'dreamerv1', {'repeat': 2, 'proprio': True})
+  write(tmp_path / 'v1pix', 'dreamerv1', {'repeat': 2, 'proprio': False})
+  results = verdict.judge_runs([tmp_path / 'v3', tmp_path / 'v1', tmp_path / 'v1pix'])
+  by_method = {(r['method'], r['benchmark']): r['verdict'] for r in results}
+  assert set(by_method) == {('dreamerv3_2023', 'dmc_proprio'), ('dreamerv1', 'dmc_proprio'),
+                            ('dreamerv1', 'dmc_vision')}
+  assert by_method[('dreamerv1', 'dmc_proprio')] == 'NO_REFERENCE'  # V1 is published on pixels
+  assert verdict.main([str(tmp_path / 'v1')]) == 1
+  assert 'published on: dmc_vision' in capsys.readouterr().out

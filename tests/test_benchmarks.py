@@ -1,0 +1,49 @@
+"""The FLOP counter behind the benchmarks' achieved GFLOP/s (benchmarks/flops.py)."""
+import pathlib
+import sys
+import types
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'benchmarks'))
+import flops  # noqa: E402
+
+
+class Wrapped(keras.layers.Layer):
+
+  def __init__(self):
+    super().__init__()
+    self.inner = keras.layers.Dense(2)
+
+  def call(self, x):
+    return self.inner(x)
+
+
+class TinyAgent:
+  """Stands in for an Agent: a taped Dense call, an untaped conv, a frozen slow critic."""
+
+  def __init__(self):
+    self.dense = keras.layers.Dense(5)
+    self.conv = keras.layers.Conv2D(4, 3, 2, 'same')
+    self.deconv = keras.layers.Conv2DTranspose(2, 4, 2, 'same')
+    self.ac = types.SimpleNamespace(slow_critic=Wrapped())
+
+  def _train_step(self, batch, seed):
+    with tf.GradientTape():
+      self.dense(batch['x'])                 # (3, 7) -> 5: 3 * 7 * 5 MACs, taped: x3
+      self.ac.slow_critic(batch['x'])        # (3, 7) -> 2: never differentiated: x1
+    self.conv(batch['img'])                  # (2, 8, 8, 1) -> (2, 4, 4, 4): 32 px * 9 * 1 * 4
+    self.deconv(tf.zeros([1, 2, 2, 3]))      # 4 input px * 16 * 3 * 2 MACs
+
+
+def test_flop_counter_matches_hand_counts():
+  agent = TinyAgent()
+  batch = {'x': np.zeros((3, 7), np.float32), 'img': np.zeros((2, 8, 8, 1), np.float32)}
+  work = flops.count_update_flops(agent, batch)
+  dense, slow, conv, deconv = 3 * 7 * 5, 3 * 7 * 2, 32 * 9 * 4, 4 * 16 * 3 * 2
+  assert work['forward'] == 2 * (dense + slow + conv + deconv)
+  assert work['with_backward'] == 2 * (3 * dense + slow + conv + deconv)
+  # The layers are restored afterwards.
+  assert 'count_update_flops' not in keras.layers.Dense.call.__qualname__
