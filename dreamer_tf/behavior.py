@@ -182,7 +182,7 @@ class ActorCriticV2(ActorCritic):
   GRADS = ('dynamics', 'reinforce', 'both')
 
   def _setup(self, action_shape):
-    self.sample_stats = self.dist_name == 'tanh_normal'  # entropy by sampling (SampleDist)
+    """No return normaliser (V2's reward StreamNorm with momentum 1 is the identity)."""
 
   def imagine(self, wm, start, seed):
     first = self.discount * (1.0 - tf.cast(start['is_terminal'], tf.float32))
