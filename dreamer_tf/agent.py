@@ -123,11 +123,13 @@ class Agent(tf.Module):
     seed_obs, seed_act = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, obs['is_first'], seed_obs)
     dist = self.ac.actor(latent)
-    seed_act, seed_noise = tf.unstack(tf.random.experimental.stateless_split(seed_act, 2))
-    if sample:
-      action = self._explore(tf.cast(dist.sample(seed=seed_act), tf.float32), seed_noise)
-    else:
+    if not sample:
       action = tf.cast(dist.mode(), tf.float32)
+    elif not self.config.expl_noise:
+      action = tf.cast(dist.sample(seed=seed_act), tf.float32)
+    else:
+      seed_act, seed_noise = tf.unstack(tf.random.experimental.stateless_split(seed_act, 2))
+      action = self._explore(tf.cast(dist.sample(seed=seed_act), tf.float32), seed_noise)
     return action, (latent, action)
 
   def _explore(self, action, seed):
@@ -135,8 +137,6 @@ class Agent(tf.Module):
     dreamerv2@07d906e common.action_noise): Normal(a, noise) clipped to [-1, 1], or for one-hot
     actions a uniformly random action with probability `noise`."""
     amount = self.config.expl_noise
-    if not amount:
-      return action
     if self.discrete:
       probs = amount / action.shape[-1] + (1.0 - amount) * action
       index = tf.random.stateless_categorical(tf.math.log(probs), 1, seed)[:, 0]

@@ -181,14 +181,8 @@ class SampleDist:
   def __init__(self, dist, samples=100):
     self.dist, self.samples = dist, samples
 
-  def __getattr__(self, name):
+  def __getattr__(self, name):  # sample, log_prob, ... of the wrapped distribution
     return getattr(self.dist, name)
-
-  def sample(self, sample_shape=(), seed=None):
-    return self.dist.sample(sample_shape, seed=seed)
-
-  def log_prob(self, value):
-    return self.dist.log_prob(value)
 
   def _draw(self, seed):
     samples = self.dist.sample(self.samples, seed=seed)
@@ -223,10 +217,6 @@ class TruncNormal(tfd.TruncatedNormal):
   def __init__(self, loc, scale, low=-1.0, high=1.0, clip=1e-6, **kwargs):
     super().__init__(loc, scale, low, high, **kwargs)
     self.clip = clip
-
-  @classmethod
-  def _parameter_properties(cls, dtype, num_classes=None):
-    return super()._parameter_properties(dtype)
 
   def sample(self, sample_shape=(), seed=None, **kwargs):
     event = super().sample(sample_shape, seed=seed, **kwargs)

@@ -5,7 +5,7 @@ import pathlib
 import sys
 
 from . import config as config_lib
-from . import plots, published, run, verdict
+from . import plots, run, verdict
 
 
 def train(presets, overrides, update, logdir, force=False):
@@ -24,11 +24,7 @@ def conclude(benchmark, task, config, out, logdir, unit='frames'):
   logdir = pathlib.Path(logdir)
   xs = [e['frames'] for e in out['episodes']]
   ys = [e['score'] for e in out['episodes']]
-  against = published.METHODS.get(config.method, config.method)
-  if against not in published.methods(benchmark):
-    result = verdict.no_reference(benchmark, task, against, xs, ys, out['frames'])
-  else:
-    result = verdict.judge(benchmark, task, config.method, xs, ys, out['frames'])
+  result = verdict.judge(benchmark, task, config.method, xs, ys, out['frames'])
   (logdir / 'verdict.json').write_text(json.dumps(result, indent=1))
   plots.learning(logdir / 'curve.png', [{'xs': xs, 'ys': ys, 'seed': config.seed}], benchmark,
                  task, result['method'], budget=out['frames'])

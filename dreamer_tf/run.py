@@ -1,8 +1,9 @@
 """Training loops: `train` and `train_eval` (dreamerv3@8fa35f8 embodied/run/train_eval.py).
 
 Per agent step: store the transition, run `Ratio(train_ratio / (batch_size * batch_length))`
-updates (or `run.train_steps` every `run.train_every` steps, V1/V2), log and checkpoint on wall-clock intervals. Prefill with a uniform random policy until
-one batch worth of sequences is stored. `train_eval` also evaluates every `eval_every` steps and
+updates (or `run.train_steps` every `run.train_every` steps, V1/V2), log and checkpoint on
+wall-clock intervals. Prefill with a uniform random policy until one batch worth of sequences and
+`run.train_fill` steps are stored. `train_eval` also evaluates every `eval_every` steps and
 at the end of the budget over `eval_eps` episodes of a separate environment.
 
 Robustness: the config, task and observation space are validated before anything is written

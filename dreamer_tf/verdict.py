@@ -71,8 +71,12 @@ def decide(ours, theirs):
 
 def judge_seeds(benchmark, task, method, seeds, frames, against=None):
   """Judges our seeds [(xs, ys), ...] of one task at `frames` against the published method
-  `against` (default: the one our `method` preset reproduces); returns the result dict."""
-  runs = published.runs(benchmark, task, against or published.METHODS.get(method, method))
+  `against` (default: the one our `method` preset reproduces; a method without published seeds
+  on `benchmark`, e.g. DreamerV1/V2 from states, gets `no_reference`); returns the result dict."""
+  reference = against or published.METHODS.get(method, method)
+  if not against and reference not in published.methods(benchmark):
+    return no_reference(benchmark, task, reference, seeds, frames)
+  runs = published.runs(benchmark, task, reference)
   width = runs[0]['bin'] if runs[0]['rule'] == 'window' else 0
   theirs = [v for v in (published.reduce_run(r, frames) for r in runs) if v is not None]
   reduced = [reduce_episodes(xs, ys, frames, runs[0]['bin']) for xs, ys in seeds]
@@ -100,11 +104,14 @@ def judge(benchmark, task, method, xs, ys, frames, against=None):
   return judge_seeds(benchmark, task, method, [(xs, ys)], frames, against)
 
 
-def no_reference(benchmark, task, method, xs, ys, frames):
+def no_reference(benchmark, task, method, seeds, frames):
   """Result for a method without published seeds on `benchmark` (e.g. DreamerV1/V2 proprio):
-  our window mean, verdict NO_REFERENCE, and where the method is published instead."""
+  our window mean over the pooled episodes of `seeds`, verdict NO_REFERENCE, and where the
+  method is published instead."""
   task_curves = [c for c in published.curves(benchmark) if c['task'] == task]
   width = task_curves[0]['bin'] if task_curves else 0
+  xs = [x for run_xs, _ in seeds for x in run_xs]
+  ys = [y for _, run_ys in seeds for y in run_ys]
   mean, count = reduce_episodes(xs, ys, frames, width)
   elsewhere = [b for b in published.BENCHMARKS if method in published.methods(b)]
   return {
@@ -190,12 +197,6 @@ def judge_runs(logdirs, frames=None, benchmark=None, against=None):
       raise ValueError(f"Seeds of {task}/{method} reached different budgets "
                        f"({', '.join(f'{m[0]}: {m[3]:,}' for m in members)}); pass --frames.")
     budget = budgets.pop()
-    reference = published.METHODS.get(method, method)
-    if not against and reference not in published.methods(bench):  # e.g. DreamerV1/V2 states
-      xs = [x for m in members for x in m[1]]
-      ys = [y for m in members for y in m[2]]
-      results.append(no_reference(bench, task, reference, xs, ys, budget))
-      continue
     results.append(judge_seeds(bench, task, method, [(m[1], m[2]) for m in members], budget,
                                against))
   return results
