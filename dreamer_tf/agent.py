@@ -17,8 +17,10 @@ def _compile(fn, mode, signature=None):
     raise ValueError(f"Unknown compile mode '{mode}'. Valid: {', '.join(COMPILE)}.")
   if mode == 'eager':
     return fn
+  # No autograph: the traced code has no tensor-dependent Python control flow (tf.scan and
+  # tf.cond are explicit), and skipping the source conversion shortens tracing.
   return tf.function(fn, input_signature=signature, jit_compile=(mode == 'xla'),
-                     reduce_retracing=False)
+                     reduce_retracing=False, autograph=False)
 
 
 class Agent(tf.Module):
@@ -121,7 +123,7 @@ class Agent(tf.Module):
     obs = self.wm.preprocess({**obs, 'is_terminal': tf.zeros_like(obs['is_first'])})
     embed = self.wm.encoder({k: v[:, None] for k, v in obs.items()})[:, 0]
     seed_obs, seed_act = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, obs['is_first'], seed_obs)
+    latent = self.wm.rssm.post_step(latent, prev_action, embed, obs['is_first'], seed_obs)
     dist = self.ac.actor(latent)
     if not sample:
       action = tf.cast(dist.mode(), tf.float32)
@@ -174,18 +176,23 @@ class Agent(tf.Module):
     backprop = ac.rollout_grads
     if not backprop:  # REINFORCE needs no gradient through the imagined rollout.
       traj = ac.imagine(self.wm, start, seed)
-    with tf.GradientTape() as tape:
-      if backprop:
-        traj = ac.imagine(self.wm, start, seed)
-      actor_loss, ret, metrics = ac.actor_loss(traj)
-      scaled = self.actor_opt.scale_loss(actor_loss)
-    metrics.update(self.actor_opt.apply(tape.gradient(scaled, self.actor_opt.variables_)))
-    traj = {k: tf.stop_gradient(v) for k, v in traj.items()}
-    with tf.GradientTape() as tape:
-      critic_loss, mets = ac.critic_loss(traj, tf.stop_gradient(ret))
-      scaled = self.critic_opt.scale_loss(critic_loss)
+    # The critic tape sees only the critic's weights: the DreamerV3 critic pass of the actor loss
+    # (on the imagined states) is differentiated once more for the critic loss.
+    with tf.GradientTape(watch_accessed_variables=False) as critic_tape:
+      critic_tape.watch(self.critic_opt.variables_)
+      with tf.GradientTape() as actor_tape:
+        if backprop:
+          traj = ac.imagine(self.wm, start, seed)
+        actor_loss, targets, metrics = ac.actor_loss(traj)
+        actor_scaled = self.actor_opt.scale_loss(actor_loss)
+      traj = {k: tf.stop_gradient(v) for k, v in traj.items()}
+      critic_loss, mets = ac.critic_loss(traj, targets)
+      critic_scaled = self.critic_opt.scale_loss(critic_loss)
+    metrics.update(self.actor_opt.apply(
+        actor_tape.gradient(actor_scaled, self.actor_opt.variables_)))
     metrics.update(mets)
-    metrics.update(self.critic_opt.apply(tape.gradient(scaled, self.critic_opt.variables_)))
+    metrics.update(self.critic_opt.apply(
+        critic_tape.gradient(critic_scaled, self.critic_opt.variables_)))
     ac.update_slow()
     return metrics
 

@@ -115,14 +115,18 @@ class ActorCritic(keras.layers.Layer):
     return traj
 
   def score(self, traj):
-    """Lambda returns R_0..R_{H-1} and the critic baseline v_0..v_{H-1}."""
-    value = self.critic(traj).mean()
+    """Lambda returns R_0..R_{H-1}, the critic baseline v_0..v_{H-1} and the critic's
+    distribution on all H + 1 states."""
+    dist = self.critic(traj)
+    value = dist.mean()
     ret = lambda_return(traj['reward'], value, traj['cont'], self.discount,
                         self.config.return_lambda)
-    return ret, value[:-1]
+    return ret, value[:-1], dist
 
   def actor_loss(self, traj):
-    ret, base = self.score(traj)
+    """Returns (loss, targets, metrics); targets carry the returns and the critic's
+    distribution, which critic_loss reuses (one critic pass per update)."""
+    ret, base, value = self.score(traj)
     self.retnorm.update(ret)
     offset, scale = self.retnorm.stats()
     adv = (ret - offset) / scale - (base - offset) / scale
@@ -141,18 +145,22 @@ class ActorCritic(keras.layers.Layer):
         'retnorm_low': offset, 'retnorm_scale': scale,
         'imag_reward': tf.reduce_mean(traj['reward']),
     }
-    return self.config.loss_scales.actor * tf.reduce_mean(loss), ret, metrics
+    return self.config.loss_scales.actor * tf.reduce_mean(loss), {'ret': ret, 'value': value}, metrics
 
-  def critic_loss(self, traj, target):
-    """Twohot critic towards the lambda return, regularised towards the slow critic's mean."""
-    traj = {k: v[:-1] for k, v in traj.items() if k != 'reward'}
-    dist = self.critic(traj)
-    loss = -dist.log_prob(sg(target))
+  def critic_loss(self, traj, targets):
+    """Twohot critic on s_0..s_{H-1} towards the lambda return, regularised towards the slow
+    critic's mean. The critic's distribution on s_0..s_H comes from actor_loss (`targets`); its
+    row H gets a placeholder target and is dropped."""
     if self.config.critic_slowreg != 'logprob':
       raise ValueError(f"Unknown critic_slowreg '{self.config.critic_slowreg}'. Valid: logprob.")
-    loss += self.config.loss_scales.slowreg * -dist.log_prob(sg(self.slow_critic(traj).mean()))
-    loss = tf.reduce_mean(loss * sg(traj['weight']))
-    metrics = {'critic_loss': loss, 'critic_value': tf.reduce_mean(dist.mean())}
+    dist = targets['value']
+    states = {k: v[:-1] for k, v in traj.items() if k != 'reward'}
+    pad = lambda x: tf.concat([sg(x), sg(x[-1:])], 0)
+    loss = -dist.log_prob(pad(targets['ret']))[:-1]
+    slow = self.slow_critic(states).mean()
+    loss += self.config.loss_scales.slowreg * -dist.log_prob(pad(slow))[:-1]
+    loss = tf.reduce_mean(loss * sg(states['weight']))
+    metrics = {'critic_loss': loss, 'critic_value': tf.reduce_mean(dist.mean()[:-1])}
     return self.config.loss_scales.critic * loss, metrics
 
   def update_slow(self):
@@ -226,14 +234,14 @@ class ActorCriticV2(ActorCritic):
     metrics.update({
         'actor_loss': loss, 'adv_mean': tf.reduce_mean(adv), 'return_raw': tf.reduce_mean(ret),
         'critic_slow': tf.reduce_mean(value), 'imag_reward': tf.reduce_mean(traj['reward'])})
-    return self.config.loss_scales.actor * loss, ret, metrics
+    return self.config.loss_scales.actor * loss, {'ret': ret}, metrics
 
   def _critic_terms(self, traj, target):
     """States, targets and weights the critic trains on: s_0..s_{H-1}, R_t, w_t."""
     return {k: v[:-1] for k, v in traj.items()}, target, traj['weight'][:-1]
 
-  def critic_loss(self, traj, target):
-    states, target, weight = self._critic_terms(traj, target)
+  def critic_loss(self, traj, targets):
+    states, target, weight = self._critic_terms(traj, targets['ret'])
     dist = self.critic(states)
     loss = -tf.reduce_mean(dist.log_prob(sg(target)) * sg(weight))
     metrics = {'critic_loss': loss, 'critic_value': tf.reduce_mean(dist.mode())}

@@ -71,8 +71,27 @@ class Linear(keras.layers.Layer):
     self.act = get_act(act)
 
   def call(self, x):
-    x = self.dense(x)
+    return self._finish(self.dense(x))
+
+  def _finish(self, x):
     return self.act(tf.cast(self.norm(x), self.compute_dtype))
+
+  def split_kernel(self, lead, width):
+    """(W[:lead], W[lead:]) in the compute dtype, for a layer on concat([x, y]) with x of `lead`
+    and y of `width` features: y's share can then be computed once for a whole sequence."""
+    if not self.dense.built:
+      self.dense.build(tf.TensorShape([None, lead + width]))
+    kernel = tf.cast(self.dense.kernel, self.dense.compute_dtype)
+    return kernel[:lead], kernel[lead:]
+
+  def partial(self, y, kernel_y):
+    """y's share of the layer on concat([x, y]): y @ W[lead:] (+ bias)."""
+    out = tf.tensordot(tf.cast(y, kernel_y.dtype), kernel_y, 1)
+    return out + tf.cast(self.dense.bias, out.dtype) if self.dense.use_bias else out
+
+  def complete(self, x, share, kernel_x):
+    """The layer on concat([x, y]) given y's share and W[:lead]."""
+    return self._finish(tf.matmul(tf.cast(x, kernel_x.dtype), kernel_x) + share)
 
 
 def features(state, keys=('deter', 'stoch')):

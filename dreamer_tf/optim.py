@@ -54,27 +54,29 @@ class Adam(tf.Module):
     if self.clip:
       factor = self.clip / tf.maximum(norm, self.clip)  # optax.clip_by_global_norm
       grads = [g * factor for g in grads]
-    keep = tf.cast(finite, tf.float32)
     step = self.step + tf.cast(finite, tf.int64)
-    t = tf.cast(tf.maximum(step, 1), tf.float32)
-    for var, g, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
-      g = tf.where(finite, g, tf.zeros_like(g))
-      m_new = self.beta1 * m + (1 - self.beta1) * g
-      v_new = self.beta2 * v + (1 - self.beta2) * tf.square(g)
-      m.assign(keep * m_new + (1 - keep) * m)
-      v.assign(keep * v_new + (1 - keep) * v)
-      if self.keras:
-        if decay:
-          var.assign(var * (1.0 - keep * self.wd))
-        rate = tf.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
-        var.assign_sub(keep * self.lr * rate * m / (tf.sqrt(v) + self.eps))
-        continue
-      update = (m / (1 - self.beta1 ** t)) / (tf.sqrt(v / (1 - self.beta2 ** t)) + self.eps)
-      if decay:
-        update += self.wd * var
-      var.assign_sub(keep * self.lr * update)
+    tf.cond(finite, lambda: self._step(grads, tf.cast(step, tf.float32)), lambda: None)
     self.step.assign(step)
     return metrics
+
+  def _step(self, grads, t):
+    """One fused Adam kernel per variable (ResourceApplyAdam: m, v and the variable in one pass).
+
+    The kernel computes var -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps'), which is the
+    Keras form for eps' = eps and optax's m_hat / (sqrt(v_hat) + eps) for eps' = eps sqrt(1 - b2^t).
+    Weight decay first scales the variable: by (1 - wd) in the Keras form (DreamerV2) and by
+    (1 - lr wd) for optax.add_decayed_weights, whose wd * var joins the update before -lr.
+    """
+    beta1_power, beta2_power = self.beta1 ** t, self.beta2 ** t
+    eps = self.eps if self.keras else self.eps * tf.sqrt(1.0 - beta2_power)
+    shrink = 1.0 - (self.wd if self.keras else self.lr * self.wd)
+    for var, g, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
+      if decay:
+        var.assign(var * shrink)
+      tf.raw_ops.ResourceApplyAdam(
+          var=var.handle, m=m.handle, v=v.handle, beta1_power=beta1_power,
+          beta2_power=beta2_power, lr=tf.constant(self.lr, tf.float32), beta1=self.beta1,
+          beta2=self.beta2, epsilon=eps, grad=g)
 
   def _update_scale(self, finite):
     grow = tf.logical_and(finite, self.good_steps >= 1000)

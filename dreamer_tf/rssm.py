@@ -6,13 +6,14 @@ State per step: deter h_t (B, deter) and stoch z_t with its statistics. Latents 
 `gaussian` z_t (B, stoch) with `mean`, `std` = std_act(x) + min_std (V1 softplus, V2 sigmoid2).
 Recurrent cells by name (`rssm.gru`): `norm` layer-normed GRU without bias (V3), `norm_bias` the
 same with a bias (V2 GRUCell(norm=True)), `keras` the plain Keras GRUCell (V1).
-One `obs_step` is the prior (img_step) plus the posterior from the embedding:
+One `obs_step` is the recurrent step, the prior and the posterior from the embedding:
 
       a_{t-1}   z_{t-1} h_{t-1}            x_t
          \\        |      |                  |
           img_in -+- GRU ---> h_t ------ obs_out([h_t, embed_t]) -> q(z_t | h_t, x_t)  posterior
                                   \\----- img_out(h_t)             -> p(z_t | h_t)       prior
-`observe` scans obs_step over T steps and `imagine` scans img_step, both with tf.scan.
+`observe` scans the posterior half (post_step) over T steps and forms the T priors in one batch;
+`imagine` scans img_step. Both use tf.scan.
 """
 import numpy as np
 import tensorflow as tf
@@ -27,11 +28,6 @@ sg = tf.stop_gradient
 def _batch(x):
   """Static batch size where known (XLA needs compile-time shapes), else dynamic."""
   return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
-
-
-def _mask(x, keep):
-  """Multiplies (B, ...) by keep (B,)."""
-  return x * tf.reshape(tf.cast(keep, x.dtype), [-1] + [1] * (len(x.shape) - 1))
 
 
 class RSSM(keras.layers.Layer):
@@ -108,25 +104,50 @@ class RSSM(keras.layers.Layer):
 
   def img_step(self, prev, action, seed):
     """Prior step: (state_{t-1}, a_{t-1}) -> state_t with z_t ~ p(z_t | h_t)."""
-    stoch = tf.reshape(prev['stoch'], [-1, np.prod(prev['stoch'].shape[1:])])
-    x = self.img_in(tf.concat([stoch, self._clip(action)], -1))
-    deter = self._gru(x, prev['deter'])
+    deter = self._recur(prev, self._clip(action))
     stats = self._stats(self.img_stats, self.img_out(deter))
     stoch = self.get_dist(stats).sample(seed=seed)
     return {'deter': deter, 'stoch': stoch, **stats}
 
-  def obs_step(self, prev, action, embed, is_first, seed):
-    """Posterior step; resets to the initial state where is_first (B,) is true."""
-    keep = 1.0 - tf.cast(is_first, tf.float32)
-    init = self.initial(_batch(is_first))
-    prev = {k: _mask(v, keep) + _mask(init[k], 1.0 - keep) for k, v in prev.items()}
-    action = _mask(self._clip(action), keep)
-    seed_prior, seed_post = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    prior = self.img_step(prev, action, seed_prior)
-    x = self.obs_out(tf.concat([prior['deter'], tf.cast(embed, tf.float32)], -1))
+  def post_step(self, prev, action, embed, is_first, seed, init=None):
+    """Posterior step; resets to the initial state `init` (default: initial()) where is_first
+    (B,) is true. The prior p(z_t | h_t) is not formed: see obs_step."""
+    init = self.initial(_batch(is_first)) if init is None else init
+    kernel_deter, kernel_embed = self.obs_out.split_kernel(self.deter, embed.shape[-1])
+    share = self.obs_out.partial(embed, kernel_embed)
+    return self._post_step(prev, self._prev_action(action, is_first), share, is_first, seed,
+                           init, kernel_deter)
+
+  def _prev_action(self, action, is_first):
+    """a_{t-1} clipped, and zero where the episode starts (the reset state has no action)."""
+    return self._clip(action) * (1.0 - tf.cast(is_first, tf.float32))[..., None]
+
+  def _post_step(self, prev, action, embed_share, is_first, seed, init, kernel_deter):
+    """post_step on a prepared action and the embedding's share of obs_out([h_t, embed_t])
+    (nets.Linear.partial). The step reads h_{t-1} and z_{t-1} only."""
+    first = lambda x: tf.reshape(tf.cast(is_first, tf.bool), [-1] + [1] * (len(x.shape) - 1))
+    prev = {k: tf.where(first(prev[k]), init[k], prev[k]) for k in ('deter', 'stoch')}
+    _, seed_post = tf.unstack(tf.random.experimental.stateless_split(seed, 2))  # (prior, post)
+    deter = self._recur(prev, action)
+    x = self.obs_out.complete(deter, embed_share, kernel_deter)
     stats = self._stats(self.obs_stats, x)
     stoch = self.get_dist(stats).sample(seed=seed_post)
-    return {'deter': prior['deter'], 'stoch': stoch, **stats}, prior
+    return {'deter': deter, 'stoch': stoch, **stats}
+
+  def obs_step(self, prev, action, embed, is_first, seed):
+    """Posterior step and the prior of the same h_t: (post, prior) with prior z_t ~ p(z_t | h_t)
+    drawn from the first half of `seed` (the posterior uses the second)."""
+    post = self.post_step(prev, action, embed, is_first, seed)
+    seed_prior, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    stats = self._stats(self.img_stats, self.img_out(post['deter']))
+    return post, {'deter': post['deter'], 'stoch': self.get_dist(stats).sample(seed=seed_prior),
+                  **stats}
+
+  def _recur(self, prev, action):
+    """h_t = f(h_{t-1}, z_{t-1}, a_{t-1}) for a clipped action: img_in then the recurrent cell."""
+    stoch = tf.reshape(prev['stoch'], [-1, np.prod(prev['stoch'].shape[1:])])
+    x = self.img_in(tf.concat([stoch, action], -1))
+    return self._gru(x, prev['deter'])
 
   def _gru(self, x, deter):
     """Layer-normed GRU of nets.RSSM._gru (update gate biased by -1), or Keras' GRUCell."""
@@ -141,19 +162,36 @@ class RSSM(keras.layers.Layer):
 
   # --- sequences ---------------------------------------------------------------------------------
   def observe(self, embed, action, is_first, seed, state=None):
-    """embed (B, T, E), prev actions (B, T, A), is_first (B, T) -> post, prior dicts (B, T, ...)."""
+    """embed (B, T, E), prev actions (B, T, A), is_first (B, T) -> post, prior dicts (B, T, ...).
+
+    Only the posterior is on the recurrent path (z_t feeds h_{t+1}), so the scan carries
+    post_step and the prior statistics of all h_t are one batched pass after it; the initial
+    state, the clipped actions and the embeddings' share of obs_out are computed once. The prior
+    dict holds `deter` and the statistics (no sample).
+    """
     swap = lambda x: tf.transpose(x, [1, 0] + list(range(2, len(x.shape))))
-    state = self.initial(_batch(is_first)) if state is None else state
+    init = self.initial(_batch(is_first))
+    state = init if state is None else state
     length = is_first.shape[1]
     seeds = tf.random.experimental.stateless_split(seed, length)
 
-    def step(carry, inputs):
-      post, _ = carry
-      return self.obs_step(post, *inputs)
+    # Per-step inputs that do not depend on the carry, prepared for all T steps at once.
+    action = self._prev_action(action, is_first)
+    kernel_deter, kernel_embed = self.obs_out.split_kernel(self.deter, embed.shape[-1])
+    shares = self.obs_out.partial(embed, kernel_embed)
 
-    post, prior = tf.scan(step, (swap(action), swap(embed), swap(is_first), seeds),
-                          (state, state))
-    return ({k: swap(v) for k, v in post.items()}, {k: swap(v) for k, v in prior.items()})
+    def step(prev, inputs):
+      return self._post_step(prev, *inputs, init=init, kernel_deter=kernel_deter)
+
+    post = tf.scan(step, (swap(action), swap(shares), swap(is_first), seeds),
+                   {k: state[k] for k in self.keys})
+    post = {k: swap(v) for k, v in post.items()}
+    deter = post['deter']
+    flat = tf.reshape(deter, [-1, self.deter])
+    stats = self._stats(self.img_stats, self.img_out(flat))
+    lead = tf.shape(deter)[:2]
+    stats = {k: tf.reshape(v, tf.concat([lead, tf.shape(v)[1:]], 0)) for k, v in stats.items()}
+    return post, {'deter': deter, **stats}
 
   def imagine(self, start, policy, horizon, seed):
     """Rolls out `policy(state, seed) -> action` for `horizon` steps from `start` (N, ...).

@@ -36,3 +36,17 @@ def test_loss_scaling_skips_overflow_and_halves_scale():
   mets = opt.apply([tf.constant([5e3])])   # a finite scaled gradient of 1.0
   assert float(mets['opt_grad_overflow']) == 0.0 and int(opt.step) == 1
   np.testing.assert_allclose(var.numpy(), [1.0 - 0.1 / (1 + 1e-8)], rtol=1e-6)
+
+
+def test_decoupled_weight_decay_optax_form_on_kernels_only():
+  """optax.add_decayed_weights after scale_by_adam: var -= lr (adam_update + wd var), kernels
+  only; the same update traced in a tf.function."""
+  kernel = tf.Variable([2.0, -1.0], name='dense/kernel')
+  bias = tf.Variable([2.0], name='dense/bias')
+  opt = optim.Adam([kernel, bias], lr=0.1, eps=1e-8, clip=0.0, wd=0.5)
+  tf.function(opt.apply)([tf.constant([1.0, 1.0]), tf.constant([1.0])])
+  adam = 1.0 / (1.0 + 1e-8)
+  np.testing.assert_allclose(kernel.numpy(), [2.0 - 0.1 * (adam + 0.5 * 2.0),
+                                              -1.0 - 0.1 * (adam + 0.5 * -1.0)], rtol=1e-6)
+  np.testing.assert_allclose(bias.numpy(), [2.0 - 0.1 * adam], rtol=1e-6)
+  assert int(opt.step) == 1

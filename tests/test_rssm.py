@@ -73,13 +73,62 @@ def test_observe_scans_time_and_unimix_bounds_probabilities():
   action = tf.one_hot(tf.zeros([2, 9], tf.int32), 3)
   first = tf.concat([tf.ones([2, 1], bool), tf.zeros([2, 8], bool)], 1)
   post, prior = model.observe(embed, action, first, tf.constant([4, 5]))
-  assert post['deter'].shape == (2, 9, 8) and prior['stoch'].shape == (2, 9, 4, 5)
+  assert post['deter'].shape == (2, 9, 8) and prior['logit'].shape == (2, 9, 4, 5)
+  assert set(prior) == {'deter', 'logit'}  # statistics only: observe draws no prior sample
   np.testing.assert_allclose(post['deter'], prior['deter'])
   probs = tf.nn.softmax(post['logit']).numpy()
   assert probs.min() >= 0.01 / 5 - 1e-6  # 1% unimix
   # The same seed gives the same rollout; the scan is deterministic.
   again, _ = model.observe(embed, action, first, tf.constant([4, 5]))
   np.testing.assert_array_equal(post['stoch'], again['stoch'])
+
+
+def _step_by_step(model, embed, action, first, seed):
+  """observe's reference: obs_step (posterior and prior at each step) in a Python loop."""
+  state = model.initial(embed.shape[0])
+  seeds = tf.random.experimental.stateless_split(seed, embed.shape[1])
+  posts, priors = [], []
+  for t in range(embed.shape[1]):
+    state, prior = model.obs_step(state, action[:, t], embed[:, t], first[:, t], seeds[t])
+    posts.append(state)
+    priors.append(prior)
+  stack = lambda steps: {k: tf.stack([s[k] for s in steps], 1) for k in steps[0]}
+  return stack(posts), stack(priors)
+
+
+def test_observe_equals_obs_step_loop_with_resets():
+  """The scan of post_step plus batched priors is obs_step applied T times (same posterior
+  samples exactly, same prior statistics), also across an episode reset inside the sequence;
+  gradients into the prior head and the learned initial state agree too."""
+  for latent in ('categorical', 'gaussian'):
+    tf.random.set_seed(0)
+    kw = dict(classes=5) if latent == 'categorical' else dict(std_act='softplus', min_std=0.1)
+    model = rssm_lib.RSSM(3, latent=latent, deter=8, units=8, stoch=4, **kw)
+    embed = tf.random.normal([3, 7, 6], seed=3)
+    action = tf.random.normal([3, 7, 3], seed=4)
+    first = np.zeros([3, 7], bool)
+    first[:, 0] = first[1, 4] = True
+    seed = tf.constant([7, 8])
+    model.observe(embed, action, first, seed)  # build
+    stats = ('logit',) if latent == 'categorical' else ('mean', 'std')
+    variables = [model.init_deter, *model.img_stats.trainable_variables]
+    results = []
+    for fn in (model.observe, lambda *a: _step_by_step(model, *a)):
+      with tf.GradientTape() as tape:
+        post, prior = fn(embed, action, tf.constant(first), seed)
+        loss = sum(tf.reduce_sum(tf.square(prior[k])) for k in stats)
+      results.append((post, prior, tape.gradient(loss, variables)))
+    (post, prior, grads), (post_ref, prior_ref, grads_ref) = results
+    if latent == 'categorical':
+      np.testing.assert_array_equal(post['stoch'], post_ref['stoch'])
+    else:
+      np.testing.assert_allclose(post['stoch'], post_ref['stoch'], rtol=1e-5, atol=1e-6)
+    for key in ('deter', *stats):
+      np.testing.assert_allclose(post[key], post_ref[key], rtol=1e-5, atol=1e-6)
+      np.testing.assert_allclose(prior[key], prior_ref[key], rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads, grads_ref):
+      assert float(tf.norm(want)) > 0
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_gaussian_latent_and_keras_gru():

@@ -182,7 +182,7 @@ def test_dynamics_objective_is_weighted_return_of_next_states():
   traj = hand_traj()
   with tf.GradientTape() as tape:
     tape.watch(traj['reward'])
-    loss, ret, _ = ac.actor_loss(traj)
+    loss, _, _ = ac.actor_loss(traj)
   # -mean(w_t R_{t+1}), t = 0, 1: -(1 * 15.25 + .5 * 23) / 2; V1 has no entropy term.
   assert ac.config.actent == 0.0
   np.testing.assert_allclose(loss, -13.375, rtol=1e-6)
@@ -199,7 +199,7 @@ def test_v2_reinforce_baseline_and_entropy():
   traj = hand_traj()
   traj['action'] = tf.constant([[[1.0, 0, 0]], [[0, 1.0, 0]], [[0, 0, 1.0]], [[1.0, 0, 0]]])
   with tf.GradientTape() as tape:
-    loss, ret, metrics = ac.actor_loss(traj)
+    loss, _, metrics = ac.actor_loss(traj)
   policy = ac.actor({k: v[:2] for k, v in traj.items()})
   logp = policy.log_prob(traj['action'][:2])[:, 0].numpy()
   ent = policy.entropy()[:, 0].numpy()
