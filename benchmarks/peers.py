@@ -35,6 +35,7 @@ nvidia-* and no autorom: ale_py ships the ROMs). The dreamerv3 source is exporte
 git directory (--dreamerv3-git, e.g. one brought by the search tool's fetch) to --root.
 """
 import argparse
+import ast
 import json
 import os
 import pathlib
@@ -290,7 +291,7 @@ def run_peer(peer, root, seconds, threads, poll):
   for tag in ('PEERS_VERSIONS', 'PEERS_PARAMS'):
     found = re.search(rf'^{tag} (.*)$', text, re.M)
     if found:
-      result[tag.split('_')[1].lower()] = eval(found.group(1), {})  # noqa: S307 (our own print)
+      result[tag.split('_')[1].lower()] = ast.literal_eval(found.group(1))
   # dreamerv3 prints its trainable parameters and XLA's cost analysis of the train step
   found = re.search(r'^Optimizer \w+ has ([\d,]+) params:\n((?: +[\d,]+ \w+\n)+)', text, re.M)
   if found:

@@ -47,3 +47,13 @@ def test_flop_counter_matches_hand_counts():
   assert work['with_backward'] == 2 * (3 * dense + slow + conv + deconv)
   # The layers are restored afterwards.
   assert 'count_update_flops' not in keras.layers.Dense.call.__qualname__
+
+
+def test_peer_requirements_are_made_cpu_only():
+  """benchmarks/peers.py installs the official JAX code's requirements without CUDA or ROM
+  downloads: jax[cuda12]==V becomes jax==V plus jaxlib==V; nvidia-* and autorom are dropped."""
+  import peers
+  text = ('jax[cuda12]==0.4.33  # accelerators\nnvidia-cuda-nvcc-cu12\n\nAutoROM\n'
+          'ninjax>=3.5.1\nale_py==0.9.0\n')
+  assert peers.cpu_requirements(text) == (
+      'jax==0.4.33\njaxlib==0.4.33\nninjax>=3.5.1\nale_py==0.9.0\n')
