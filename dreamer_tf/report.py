@@ -35,3 +35,12 @@ def conclude(benchmark, task, config, out, logdir, unit='frames'):
   print(f'Curve: {logdir / "curve.png"}')
   print(verdict.line(result), flush=True)
   return result
+
+
+def reproduce(benchmark, task, presets, overrides, update, logdir, force=False, unit='frames'):
+  """A reproduce script's run: train with `update` (a None value keeps the preset's, e.g. the
+  paper budget), then conclude with the verdict."""
+  logdir = pathlib.Path(logdir)
+  config, out = train(presets, overrides, {k: v for k, v in update.items() if v is not None},
+                      logdir, force)
+  return conclude(benchmark, task, config, out, logdir, unit)

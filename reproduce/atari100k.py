@@ -43,11 +43,10 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
-  presets = ['dreamerv3', 'atari100k', args.size, *args.preset]
-  update = {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps}
-  logdir = pathlib.Path(args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}')
-  config, out = report.train(presets, overrides, update, logdir, args.force)
-  report.conclude('atari100k', args.game, config, out, logdir)
+  report.reproduce(
+      'atari100k', args.game, ['dreamerv3', 'atari100k', args.size, *args.preset], overrides,
+      {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
+      args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}', args.force)
 
 if __name__ == '__main__':
   main()

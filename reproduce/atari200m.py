@@ -41,14 +41,10 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
-  presets = AGENTS[args.agent] + args.preset
-  update = {'task': f'atari_{args.game}', 'seed': args.seed}
-  if args.steps is not None:
-    update['run.steps'] = args.steps
-  logdir = pathlib.Path(
-      args.logdir or f'runs/atari200m/{args.agent}/{args.game}/seed{args.seed}')
-  config, out = report.train(presets, overrides, update, logdir, args.force)
-  report.conclude('atari200m', args.game, config, out, logdir)
+  report.reproduce(
+      'atari200m', args.game, AGENTS[args.agent] + args.preset, overrides,
+      {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
+      args.logdir or f'runs/atari200m/{args.agent}/{args.game}/seed{args.seed}', args.force)
 
 
 if __name__ == '__main__':

@@ -56,13 +56,11 @@ def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
   presets = AGENTS[args.agent][args.proprio] + [*(
       [args.size or 's'] if args.agent == 'dreamerv3' else []), *args.preset]
-  update = {'task': f'dmc_{args.task}', 'seed': args.seed}
-  if args.steps is not None:
-    update['run.steps'] = args.steps
-  logdir = pathlib.Path(
-      args.logdir or f'runs/{args.benchmark}/{args.agent}/{args.task}/seed{args.seed}')
-  config, out = report.train(presets, overrides, update, logdir, args.force)
-  report.conclude(args.benchmark, args.task, config, out, logdir, unit='env steps')
+  report.reproduce(
+      args.benchmark, args.task, presets, overrides,
+      {'task': f'dmc_{args.task}', 'seed': args.seed, 'run.steps': args.steps},
+      args.logdir or f'runs/{args.benchmark}/{args.agent}/{args.task}/seed{args.seed}',
+      args.force, unit='env steps')
 
 
 if __name__ == '__main__':
