@@ -176,8 +176,8 @@ class Agent(tf.Module):
     backprop = ac.rollout_grads
     if not backprop:  # REINFORCE needs no gradient through the imagined rollout.
       traj = ac.imagine(self.wm, start, seed)
-    # The critic tape sees only the critic's weights: the DreamerV3 critic pass of the actor loss
-    # (on the imagined states) is differentiated once more for the critic loss.
+    # The critic tape watches only the critic's weights, so the critic pass that the DreamerV3
+    # actor loss makes on the imagined states also serves the critic loss.
     with tf.GradientTape(watch_accessed_variables=False) as critic_tape:
       critic_tape.watch(self.critic_opt.variables_)
       with tf.GradientTape() as actor_tape:

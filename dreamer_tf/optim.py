@@ -70,12 +70,13 @@ class Adam(tf.Module):
     beta1_power, beta2_power = self.beta1 ** t, self.beta2 ** t
     eps = self.eps if self.keras else self.eps * tf.sqrt(1.0 - beta2_power)
     shrink = 1.0 - (self.wd if self.keras else self.lr * self.wd)
+    lr = tf.constant(self.lr, tf.float32)
     for var, g, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
       if decay:
         var.assign(var * shrink)
       tf.raw_ops.ResourceApplyAdam(
           var=var.handle, m=m.handle, v=v.handle, beta1_power=beta1_power,
-          beta2_power=beta2_power, lr=tf.constant(self.lr, tf.float32), beta1=self.beta1,
+          beta2_power=beta2_power, lr=lr, beta1=self.beta1,
           beta2=self.beta2, epsilon=eps, grad=g)
 
   def _update_scale(self, finite):
