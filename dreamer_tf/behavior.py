@@ -145,7 +145,8 @@ class ActorCritic(keras.layers.Layer):
         'retnorm_low': offset, 'retnorm_scale': scale,
         'imag_reward': tf.reduce_mean(traj['reward']),
     }
-    return self.config.loss_scales.actor * tf.reduce_mean(loss), {'ret': ret, 'value': value}, metrics
+    targets = {'ret': ret, 'value': value}
+    return self.config.loss_scales.actor * tf.reduce_mean(loss), targets, metrics
 
   def critic_loss(self, traj, targets):
     """Twohot critic on s_0..s_{H-1} towards the lambda return, regularised towards the slow

@@ -67,7 +67,8 @@ def test_v3_critic_loss_reuses_the_actor_loss_critic_pass_exactly():
   traj = {'deter': rand(H + 1, N, config.rssm.deter),
           'stoch': tf.one_hot(tf.zeros([H + 1, N, config.rssm.stoch], tf.int32),
                               config.rssm.classes),
-          'reward': rand(H, N), 'cont': tf.ones([H + 1, N]), 'action': tf.one_hot([[0] * N] * (H + 1), 3)}
+          'reward': rand(H, N), 'cont': tf.ones([H + 1, N]),
+          'action': tf.one_hot([[0] * N] * (H + 1), 3)}
   traj['weight'] = tf.math.cumprod(0.9 * traj['cont'], 0) / 0.9
   ac.critic(traj), ac.slow_critic(traj), ac.actor(traj)  # build
   variables = ac.critic.trainable_variables
