@@ -69,7 +69,11 @@ def main():
     print(f'update {i + 1}/{args.updates}: {times[-1]:.3f} s', flush=True)
   phases = {}
   if args.phases:  # the two halves compiled alone, to see where the time goes
-    wm = tf.function(agent._train_world_model)
+    def train_world_model(data, seed):
+      start, metrics, grads = agent._world_model_grads(data, seed)
+      metrics.update(agent.model_opt.apply(grads))
+      return start, metrics
+    wm = tf.function(train_world_model)
     behavior = tf.function(agent._train_behavior)
     tensors = {k: tf.constant(v) for k, v in batch.items()}
     seed = tf.constant([1, 2])

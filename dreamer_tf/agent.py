@@ -5,11 +5,13 @@ import tensorflow as tf
 import tf_keras as keras
 
 from . import behavior
+from . import distributions as dists
 from . import nets
 from . import optim
 from . import world_model
 
 COMPILE = ('eager', 'graph', 'xla')
+UPDATE_ORDERS = ('model_first', 'joint')
 
 
 def _compile(fn, mode, signature=None):
@@ -32,6 +34,9 @@ class Agent(tf.Module):
     self.obs_space = {k: (tuple(s), np.dtype(d)) for k, (s, d) in obs_space.items()}
     self.act_shape, self.discrete = tuple(act_space['shape']), act_space['discrete']
     self._check_spaces()
+    if config.update_order not in UPDATE_ORDERS:
+      raise ValueError(f"Unknown update_order '{config.update_order}'. "
+                       f"Valid: {', '.join(UPDATE_ORDERS)}.")
     keras.utils.set_random_seed(config.seed)  # Python, NumPy and TF seeds: Keras draws unseeded
                                               # initializer seeds from Python's RNG
     shapes = {k: s for k, (s, _) in self.obs_space.items()}
@@ -69,10 +74,10 @@ class Agent(tf.Module):
         continue
       if len(shape) == 3 and dtype != np.uint8:
         raise ValueError(f"Image observation '{key}' must be uint8 (H, W, C), got {dtype}.")
-      if len(shape) not in (1, 3):
+      if len(shape) not in (0, 1, 3):
         raise ValueError(
-            f"Observation '{key}' has shape {shape}: the agent handles images (H, W, C) and "
-            'vectors (N,).')
+            f"Observation '{key}' has shape {shape}: the agent handles images (H, W, C), "
+            'vectors (N,) and scalars (), which the encoder leaves out as the official ones do.')
     if len(self.act_shape) != 1:
       raise ValueError(f'Action shape must be (A,), got {self.act_shape}.')
 
@@ -94,8 +99,15 @@ class Agent(tf.Module):
     _, post, _ = self.wm.loss(data, seed)
     start = {k: tf.reshape(v, [-1, *v.shape[2:]]) for k, v in post.items()}
     self.ac.critic(start), self.ac.slow_critic(start), self.ac.actor(start)
-    for src, dst in zip(self.ac.critic.weights, self.ac.slow_critic.weights):
-      dst.assign(src)
+    if self.ac.slow_starts_as_copy:
+      for src, dst in zip(self.ac.critic.weights, self.ac.slow_critic.weights):
+        dst.assign(src)
+
+  def set_draws(self, draws):
+    """Where samples get their randomness (distributions.Draws; tests replay recorded draws).
+    Takes effect for functions traced afterwards."""
+    self.wm.rssm.draws = draws
+    self.ac.draws = draws
 
   # --- acting ------------------------------------------------------------------------------------
   def initial_state(self, batch):
@@ -128,23 +140,23 @@ class Agent(tf.Module):
     if not sample:
       action = tf.cast(dist.mode(), tf.float32)
     elif not self.config.expl_noise:
-      action = tf.cast(dist.sample(seed=seed_act), tf.float32)
+      action = tf.cast(self.ac.draws.sample('action', dist, seed_act), tf.float32)
     else:
       seed_act, seed_noise = tf.unstack(tf.random.experimental.stateless_split(seed_act, 2))
-      action = self._explore(tf.cast(dist.sample(seed=seed_act), tf.float32), seed_noise)
+      action = tf.cast(self.ac.draws.sample('action', dist, seed_act), tf.float32)
+      action = self._explore(action, seed_noise)
     return action, (latent, action)
 
   def _explore(self, action, seed):
     """Training-time action noise `expl_noise` (dreamer@56d4d44 `additive_gaussian`,
     dreamerv2@07d906e common.action_noise): Normal(a, noise) clipped to [-1, 1], or for one-hot
-    actions a uniformly random action with probability `noise`."""
+    actions a uniformly random action with probability `noise`. Drawn at site 'explore'."""
     amount = self.config.expl_noise
     if self.discrete:
       probs = amount / action.shape[-1] + (1.0 - amount) * action
-      index = tf.random.stateless_categorical(tf.math.log(probs), 1, seed)[:, 0]
-      return tf.one_hot(index, action.shape[-1])
-    noise = tf.random.stateless_normal(tf.shape(action), seed) * amount
-    return tf.clip_by_value(action + noise, -1.0, 1.0)
+      return self.ac.draws.sample('explore', dists.OneHotST(probs=probs), seed)
+    noisy = self.ac.draws.sample('explore', dists.tfd.Normal(action, amount), seed)
+    return tf.clip_by_value(noisy, -1.0, 1.0)
 
   # --- learning ----------------------------------------------------------------------------------
   def train(self, batch):
@@ -155,21 +167,25 @@ class Agent(tf.Module):
 
   def _train_step(self, batch, seed):
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    start, metrics = self._train_world_model(batch, seeds[0])
+    start, metrics, grads = self._world_model_grads(batch, seeds[0])
+    joint = self.config.update_order == 'joint'
+    if not joint:
+      metrics.update(self.model_opt.apply(grads))
     metrics.update(self._train_behavior(start, seeds[1]))
+    if joint:  # the program order of the variable ops keeps imagination on the old weights
+      metrics.update(self.model_opt.apply(grads))
     return metrics
 
-  def _train_world_model(self, batch, seed):
-    """World-model update; returns the imagination starts: every posterior state (B * T)."""
+  def _world_model_grads(self, batch, seed):
+    """World-model loss and gradients; the imagination starts: every posterior state (B * T)."""
     data = self.wm.preprocess(batch)
     with tf.GradientTape() as tape:
       model_loss, post, metrics = self.wm.loss(data, seed)
       scaled = self.model_opt.scale_loss(model_loss)
     grads = tape.gradient(scaled, self.model_opt.variables_)
-    metrics.update(self.model_opt.apply(grads))
     start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}
     start['is_terminal'] = tf.reshape(data['is_terminal'], [-1])
-    return start, metrics
+    return start, metrics, grads
 
   def _train_behavior(self, start, seed):
     ac = self.ac

@@ -72,6 +72,11 @@ class ActorCritic(keras.layers.Layer):
   """DreamerV3 actor-critic."""
 
   GRADS = ('reinforce', 'backprop')  # gradients through the imagined rollout: 'backprop'
+  # The official slow critic starts as its own random init, overwritten by a copy after the
+  # first update; the copy from the start gives the same outputs (zero-initialised output
+  # layer) and is kept (README Deviations).
+  slow_starts_as_copy = True
+  draws = dists.Draws()  # randomness of the actor's samples (site 'action'); see Draws
 
   def __init__(self, action_shape, discrete, config):
     super().__init__()
@@ -102,7 +107,7 @@ class ActorCritic(keras.layers.Layer):
     return self.grad in ('backprop', 'dynamics', 'both')
 
   def policy(self, state, seed):
-    return self.actor(rssm_lib.sg_state(state)).sample(seed=seed)
+    return self.draws.sample('action', self.actor(rssm_lib.sg_state(state)), seed)
 
   def imagine(self, wm, start, seed):
     """Imagined trajectory (H + 1, N) with rewards, continues and weights (WorldModel.imagine)."""
@@ -189,6 +194,9 @@ class ActorCriticV2(ActorCritic):
   """
 
   GRADS = ('dynamics', 'reinforce', 'both')
+  # dreamerv2 ActorCritic: the slow target is its own random init until update_slow_target
+  # copies the critic after update 0, so update 0's returns come from an untrained other net.
+  slow_starts_as_copy = False
 
   def _setup(self, action_shape):
     """No return normaliser (V2's reward StreamNorm with momentum 1 is the identity)."""
@@ -251,7 +259,10 @@ class ActorCriticV2(ActorCritic):
 
 class ActorCriticV1(ActorCriticV2):
   """DreamerV1 value learning (dreamer@56d4d44 dreamer.py `_train`): imagination starts are not
-  trained on, v(s_t), t = 1..H-1, regresses R_t with the actor's weights w_{t-1} = gamma^(t-1)."""
+  trained on, v(s_t), t = 1..H-1, regresses R_t with the actor's weights w_{t-1} = gamma^(t-1).
+  The returns come from the value net itself (the slow critic is its copy after every update)."""
+
+  slow_starts_as_copy = True
 
   def _critic_terms(self, traj, target):
     return {k: v[1:-1] for k, v in traj.items()}, target[1:], traj['weight'][:-2]

@@ -16,13 +16,26 @@ sg = tf.stop_gradient
 
 
 def symlog(x):
-  """DreamerV3 eq. 9: sign(x) ln(|x| + 1)."""
-  return tf.sign(x) * tf.math.log1p(tf.abs(x))
+  """DreamerV3 eq. 9: sign(x) ln(|x| + 1), written as jaxutils.symlog (log, not log1p)."""
+  return tf.sign(x) * tf.math.log(1.0 + tf.abs(x))
 
 
 def symexp(x):
-  """Inverse of symlog: sign(x) (exp(|x|) - 1)."""
-  return tf.sign(x) * tf.math.expm1(tf.abs(x))
+  """Inverse of symlog: sign(x) (exp(|x|) - 1), as jaxutils.symexp (exp - 1, not expm1)."""
+  return tf.sign(x) * (tf.exp(tf.abs(x)) - 1.0)
+
+
+def linspace(low, high, num):
+  """float32 bins equal bit for bit to jnp.linspace(low, high, num) in jaxutils.DiscDist as XLA
+  computes it on CPU: step = i * float32(1 / (num - 1)) kept exact, 1 - step rounded once,
+  low (1 - step) + high step in one fused multiply-add (exact here in float64, then rounded).
+  tf.linspace differs by up to 8 ulp in 62 of the 255 bins, which the near-zero values of a
+  zero-initialised critic turn into relative errors of order one."""
+  f32 = np.float32
+  step = np.arange(num - 1, dtype=np.float64) * float(f32(1.0 / (num - 1)))
+  high_step = (float(f32(high)) * step).astype(f32).astype(np.float64)
+  bins = float(f32(low)) * (1.0 - step).astype(f32).astype(np.float64) + high_step
+  return np.append(bins.astype(f32), f32(high))
 
 
 class TwoHot:
@@ -34,7 +47,7 @@ class TwoHot:
 
   def __init__(self, logits, low=-20.0, high=20.0, fwd=symlog, bwd=symexp):
     self.logits = tf.cast(logits, tf.float32)
-    self.bins = tf.linspace(float(low), float(high), self.logits.shape[-1])
+    self.bins = tf.constant(linspace(low, high, self.logits.shape[-1]))
     self.fwd, self.bwd = fwd, bwd
 
   @property
@@ -110,9 +123,7 @@ class OneHotST(tfd.OneHotCategorical):
     return super()._parameter_properties(dtype)
 
   def sample(self, sample_shape=(), seed=None, **kwargs):
-    sample = sg(super().sample(sample_shape, seed=seed, **kwargs))
-    probs = self.probs_parameter()
-    return sample + tf.cast(probs - sg(probs), sample.dtype)
+    return reparam(self, sg(super().sample(sample_shape, seed=seed, **kwargs)))
 
   def mode(self, **kwargs):
     mode = sg(super().mode(**kwargs))
@@ -219,7 +230,21 @@ class TruncNormal(tfd.TruncatedNormal):
     self.clip = clip
 
   def sample(self, sample_shape=(), seed=None, **kwargs):
-    event = super().sample(sample_shape, seed=seed, **kwargs)
+    lead = tf.reshape(tf.cast(sample_shape, tf.int32), [-1])
+    return reparam(self, _uniform(tf.concat([lead, self._batch_shape_tensor()], 0), seed))
+
+  def quantile_st(self, u):
+    """The sample at uniform u: the standardised inverse CDF z, x = loc + scale * sg(z), then
+    the clip inside the bounds with a straight-through gradient.
+
+    The gradient is the location-scale one (d/dloc = 1, d/dscale = z), the one TF registers
+    for StatelessParameterizedTruncatedNormal, through which the official code's TFP sampler
+    differentiates; not the implicit gradient through the bounds."""
+    low, high = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
+    cdf = lambda x: 0.5 * tf.math.erfc(-x / np.sqrt(2.0))  # standard Normal CDF
+    cdf_low, cdf_high = cdf(low), cdf(high)
+    z = sg(tf.math.ndtri(cdf_low + u * (cdf_high - cdf_low)))
+    event = self.loc + self.scale * z
     clipped = tf.clip_by_value(event, self.low + self.clip, self.high - self.clip)
     return event - sg(event) + sg(clipped)
 
@@ -237,3 +262,102 @@ def entropy_bounds(dist_name, shape, minstd=0.1, maxstd=1.0):
     return 0.0, float(np.prod(shape[:-1]) * np.log(shape[-1]))
   gauss = lambda std: 0.5 * np.log(2 * np.pi * np.e * std ** 2)
   return float(np.prod(shape) * gauss(minstd)), float(np.prod(shape) * gauss(maxstd))
+
+
+# --- where samples get their randomness ----------------------------------------------------------
+
+def _uniform(shape, seed):
+  """Uniform in the open interval (0, 1), for the inverse-CDF samplers."""
+  tiny = np.finfo(np.float32).tiny
+  return tf.random.stateless_uniform(shape, seed, minval=tiny, maxval=1.0)
+
+
+def _base(dist):
+  """The distribution whose parameters a sample is made from (inside Independent/SampleDist)."""
+  while True:
+    if isinstance(dist, SampleDist):
+      dist = dist.dist
+    elif hasattr(dist, 'reinterpreted_batch_ndims'):  # tfd.Independent (and its _Independent)
+      dist = dist.distribution
+    else:
+      return dist
+
+
+def _transformed(dist):
+  """tfd.TransformedDistribution of the V1 actor (TFP may build its _TransformedDistribution)."""
+  return hasattr(dist, 'bijector') and not isinstance(dist, tfd.MultivariateNormalDiag)
+
+
+def noise(dist, seed):
+  """The raw random draw behind one sample of `dist`: the one-hot sample of a categorical,
+  standard-normal eps of a (tanh-)Normal, uniform u of the truncated Normal."""
+  base = _base(dist)
+  if isinstance(base, OneHotST):
+    return sg(tfd.OneHotCategorical.sample(base, seed=seed))
+  if isinstance(base, TruncNormal):
+    return _uniform(base._batch_shape_tensor(), seed)
+  if _transformed(base):
+    base = base.distribution
+  return tf.random.stateless_normal(tf.shape(base.loc), seed)
+
+
+def reparam(dist, draw):
+  """The sample of `dist` made from its raw draw, with the gradient path the distribution
+  defines: straight-through for one-hots (DreamerV2 Alg. 1, jaxutils.OneHotDist.sample),
+  mean + std * eps for Normals, tanh of that for the V1 actor, the inverse CDF for TruncNormal.
+  The draw broadcasts against the batch (DreamerV1's shared RSSM noise has the event shape)."""
+  base = _base(dist)
+  if isinstance(base, OneHotST):
+    probs = base.probs_parameter()
+    return draw + tf.cast(probs - sg(probs), draw.dtype)
+  if isinstance(base, TruncNormal):
+    return base.quantile_st(draw)
+  if isinstance(base, tfd.MultivariateNormalDiag):  # a TransformedDistribution itself
+    return base.loc + base.scale.diag * draw
+  if _transformed(base):
+    return base.bijector.forward(reparam(base.distribution, draw))
+  if isinstance(base, tfd.Normal):
+    return base.loc + base.scale * draw
+  raise TypeError(f'No reparameterised sampler for {type(base).__name__}.')
+
+
+class Draws:
+  """The source of the randomness of every sample the agent takes, by site: 'post' (posterior
+  latents), 'prior' (imagined latents), 'action' (actor samples) and 'explore' (action noise).
+
+  This default draws from the step's stateless seed; `Replay` takes recorded draws instead
+  (tests/official replays the official code's). Either way the sample is `reparam(dist, draw)`,
+  so a replayed step runs the same maths as a production one.
+  """
+
+  def sample(self, site, dist, seed):
+    return reparam(dist, self.draw(site, dist, seed))
+
+  def draw(self, site, dist, seed):
+    del site
+    return noise(dist, seed)
+
+
+class Replay(Draws):
+  """Draws taken in order from recorded tensors, one stack (N, ...) per site.
+
+  A counter per site (a variable, so replay also works inside tf.function and tf.scan) picks
+  the next draw; `used()` tells how many each site consumed.
+  """
+
+  def __init__(self, recorded):
+    self.recorded = {k: tf.constant(v, tf.float32) for k, v in recorded.items()}
+    self.counters = {k: tf.Variable(0, trainable=False) for k in self.recorded}
+
+  def draw(self, site, dist, seed):
+    del dist, seed
+    if site not in self.recorded:
+      raise KeyError(f"No recorded draws for site '{site}'. Recorded: {sorted(self.recorded)}.")
+    counter = self.counters[site]
+    value = tf.gather(self.recorded[site], counter)
+    with tf.control_dependencies([value]):
+      counter.assign_add(1)
+    return value
+
+  def used(self):
+    return {k: int(v.numpy()) for k, v in self.counters.items()}

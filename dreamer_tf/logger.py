@@ -2,7 +2,8 @@
 
 `scores.json` is the published format, a list with one run `{task, method, seed, xs, ys}` where
 xs are environment frames (agent steps x action repeat, as the official loggers count) and ys
-training episode returns. It is rewritten atomically from episodes.jsonl.
+training episode returns; `eval_scores.json` the same for evaluation episodes (xs: the frame
+count when the evaluation ran). Both are rewritten atomically from episodes.jsonl.
 """
 import collections
 import json
@@ -84,14 +85,17 @@ class Logger:
       f.write(json.dumps(row) + '\n')
     if mode == 'train':
       self.last_return = score
-      self._write_scores()
+    self._write_scores()
     self.scalars(step, {f'{mode}_episode/score': score, f'{mode}_episode/length': length})
 
   def _write_scores(self):
-    train = [r for r in self.episodes if r['mode'] == 'train']
-    run = {'task': self.task, 'method': self.method, 'seed': self.seed,
-           'xs': [r['frames'] for r in train], 'ys': [r['score'] for r in train]}
-    _write_atomic(self.logdir / 'scores.json', json.dumps([run]))
+    for mode, name in (('train', 'scores.json'), ('eval', 'eval_scores.json')):
+      rows = [r for r in self.episodes if r['mode'] == mode]
+      if mode == 'eval' and not rows:
+        continue
+      run = {'task': self.task, 'method': self.method, 'seed': self.seed,
+             'xs': [r['frames'] for r in rows], 'ys': [r['score'] for r in rows]}
+      _write_atomic(self.logdir / name, json.dumps([run]))
 
   # --- metrics -----------------------------------------------------------------------------------
   def add(self, metrics):

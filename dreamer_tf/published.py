@@ -37,12 +37,22 @@ RULES = ('window', 'last', 'v1table')
 # Which published method a dreamer_tf preset is judged against (the 2023 paper's runs for
 # `dreamerv3`, see shared/reference README: never mix the 2023 and 2024 result sets).
 METHODS = {'dreamerv3': 'dreamerv3_2023'}
+# The kind of episode a method's published curves hold: DreamerV1's `test/return`
+# (dreamer@56d4d44 dreamer.py, `training=False`) and DreamerV2's `eval_return` (dreamerv2@07d906e
+# train.py, policy mode 'eval') are evaluation episodes, the DreamerV3 score files training
+# episodes. Verdicts judge our episodes of the same kind.
+EPISODES = {'dreamerv1': 'eval', 'dreamerv2': 'eval'}
 ATARI100K_GAMES = (
     'alien amidar assault asterix bank_heist battle_zone boxing breakout chopper_command '
     'crazy_climber demon_attack freeway frostbite gopher hero jamesbond kangaroo krull '
     'kung_fu_master ms_pacman pong private_eye qbert road_runner seaquest up_n_down').split()
 BASELINES = ('random', 'human_gamer')
 AGGREGATES = ('human_normalized_mean', 'human_normalized_median')
+
+
+def episode_kind(method):
+  """'eval' or 'train': the episodes a method's published curves are made of (EPISODES)."""
+  return EPISODES.get(method, 'train')
 
 
 def check(benchmark):

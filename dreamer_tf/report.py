@@ -5,7 +5,7 @@ import pathlib
 import sys
 
 from . import config as config_lib
-from . import plots, run, verdict
+from . import plots, published, run, verdict
 
 
 def train(presets, overrides, update, logdir, force=False):
@@ -20,10 +20,13 @@ def train(presets, overrides, update, logdir, force=False):
 
 
 def conclude(benchmark, task, config, out, logdir, unit='frames'):
-  """Judges `out` (run.run's result) at the steps it reached; writes verdict.json, curve.png."""
+  """Judges `out` (run.run's result) at the steps it reached, on the kind of episode the
+  published curves hold (published.episode_kind); writes verdict.json, curve.png."""
   logdir = pathlib.Path(logdir)
-  xs = [e['frames'] for e in out['episodes']]
-  ys = [e['score'] for e in out['episodes']]
+  kind = published.episode_kind(config.method)
+  episodes = out['eval_episodes'] if kind == 'eval' else out['episodes']
+  xs = [e['frames'] for e in episodes]
+  ys = [e['score'] for e in episodes]
   result = verdict.judge(benchmark, task, config.method, xs, ys, out['frames'])
   (logdir / 'verdict.json').write_text(json.dumps(result, indent=1))
   plots.learning(logdir / 'curve.png', [{'xs': xs, 'ys': ys, 'seed': config.seed}], benchmark,
@@ -32,7 +35,8 @@ def conclude(benchmark, task, config, out, logdir, unit='frames'):
     last = out['evaluations'][-1]
     print(f"Evaluation at {last['step'] * run.repeat_of(config):,} {unit}: mean return "
           f"{sum(last['scores']) / len(last['scores']):.2f} over {len(last['scores'])} episodes")
-  print(f'Curve: {logdir / "curve.png"}')
+  print(f'Curve ({kind} episodes, as the published {config.method} curves): '
+        f'{logdir / "curve.png"}')
   print(verdict.line(result), flush=True)
   return result
 

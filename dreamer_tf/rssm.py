@@ -33,6 +33,7 @@ def _batch(x):
 class RSSM(keras.layers.Layer):
 
   LATENTS = ('categorical', 'gaussian')
+  draws = dists.Draws()  # randomness of the latent samples (sites 'post', 'prior'); see Draws
   GRUS = ('norm', 'norm_bias', 'keras')
   STD_ACTS = {'softplus': tf.nn.softplus, 'sigmoid2': lambda x: 2 * tf.sigmoid(x / 2)}
 
@@ -93,7 +94,9 @@ class RSSM(keras.layers.Layer):
       return {k: tf.zeros([batch, self.deter] if k == 'deter' else shape) for k in self.keys}
     deter = tf.zeros([batch, self.deter]) + tf.tanh(self.init_deter)
     stats = self._stats(self.img_stats, self.img_out(deter))
-    stoch = tf.cast(self.get_dist(stats).mode(), tf.float32)
+    # A plain one-hot mode without a straight-through gradient (nets.RSSM.get_stoch takes
+    # OneHotDist.mode, which OneHotDist does not override).
+    stoch = sg(tf.cast(self.get_dist(stats).mode(), tf.float32))
     return {'deter': deter, 'stoch': stoch, **stats}
 
   def _clip(self, action):
@@ -106,7 +109,7 @@ class RSSM(keras.layers.Layer):
     """Prior step: (state_{t-1}, a_{t-1}) -> state_t with z_t ~ p(z_t | h_t)."""
     deter = self._recur(prev, self._clip(action))
     stats = self._stats(self.img_stats, self.img_out(deter))
-    stoch = self.get_dist(stats).sample(seed=seed)
+    stoch = self.draws.sample('prior', self.get_dist(stats), seed)
     return {'deter': deter, 'stoch': stoch, **stats}
 
   def post_step(self, prev, action, embed, is_first, seed, init=None):
@@ -131,7 +134,7 @@ class RSSM(keras.layers.Layer):
     deter = self._recur(prev, action)
     x = self.obs_out.complete(deter, embed_share, kernel_deter)
     stats = self._stats(self.obs_stats, x)
-    stoch = self.get_dist(stats).sample(seed=seed_post)
+    stoch = self.draws.sample('post', self.get_dist(stats), seed_post)
     return {'deter': deter, 'stoch': stoch, **stats}
 
   def obs_step(self, prev, action, embed, is_first, seed):
@@ -140,8 +143,8 @@ class RSSM(keras.layers.Layer):
     post = self.post_step(prev, action, embed, is_first, seed)
     seed_prior, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     stats = self._stats(self.img_stats, self.img_out(post['deter']))
-    return post, {'deter': post['deter'], 'stoch': self.get_dist(stats).sample(seed=seed_prior),
-                  **stats}
+    prior = self.draws.sample('prior', self.get_dist(stats), seed_prior)
+    return post, {'deter': post['deter'], 'stoch': prior, **stats}
 
   def _recur(self, prev, action):
     """h_t = f(h_{t-1}, z_{t-1}, a_{t-1}) for a clipped action: img_in then the recurrent cell."""

@@ -231,4 +231,5 @@ def run(config, logdir, force=False, log=print):
              'updates': counters['updates'], 'evaluations': evaluations,
              'wall_seconds': round(time.time() - started, 1)}
   logger_lib._write_atomic(logdir / 'summary.json', json.dumps(summary, indent=1))
-  return {**summary, 'episodes': [r for r in logger.episodes if r['mode'] == 'train']}
+  return {**summary, 'episodes': [r for r in logger.episodes if r['mode'] == 'train'],
+          'eval_episodes': [r for r in logger.episodes if r['mode'] == 'eval']}

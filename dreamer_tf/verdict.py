@@ -139,7 +139,8 @@ def line(result):
   pub_text = (f"{_pm(np.mean(pub), np.std(pub, ddof=1) if len(pub) > 1 else None)} "
               f"[{min(pub):.2f}, {max(pub):.2f}] n={len(pub)}") if pub else 'n/a'
   band_text = '' if not r.get('band') else f" band [{r['band'][0]:.2f}, {r['band'][1]:.2f}]"
-  hns = '' if r['ours_hns'] is None else f" | HNS {r['ours_hns']:.3f} vs {r['published_hns']:.3f}"
+  hns = '' if r['ours_hns'] is None else f" | HNS {r['ours_hns']:.3f}" + (
+      '' if r['published_hns'] is None else f" vs {r['published_hns']:.3f}")
   return (f"VERDICT {r['verdict']}: {r['task']} at {r['frames']:,} {r.get('unit', 'frames')}, "
           f"window ({r['window'][0]:,.0f}, {r['window'][1]:,.0f}]: ours {ours} vs {r['method']} "
           f"{pub_text}{band_text}{hns} | source {r['source']}")
@@ -153,6 +154,13 @@ def load_run(logdir):
   if not scores.exists():
     raise FileNotFoundError(f'{logdir} has no scores.json: not a dreamer_tf run directory.')
   run = json.loads(scores.read_text())[0]
+  if published.episode_kind(run['method']) == 'eval':  # judged on evaluation episodes
+    scores = logdir / 'eval_scores.json'
+    if not scores.exists():
+      raise FileNotFoundError(
+          f"{logdir} has no eval_scores.json: {run['method']}'s published curves are evaluation "
+          'returns; run it with run.script=train_eval (its presets do).')
+    run = json.loads(scores.read_text())[0]
   suite, _, task = run['task'].partition('_')
   if suite not in SUITES:
     raise ValueError(f"{logdir}: task '{run['task']}' has no published reference. Suites with "

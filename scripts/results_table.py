@@ -55,6 +55,9 @@ NOTES = {
         'task': 'dmc_cartpole_balance, states (random policy ~250)',
         'preset': 'dreamerv1 + dreamerv1_proprio, reduced widths (128 units, 2 layers, batch '
                   '16 x 50, 100 updates every 100 steps; `reproduce/dmc.py --proprio`)',
+        # Recorded before V1/V2 runs evaluated (their verdicts now read eval_scores.json);
+        # V1 is published on pixels only, so a states run has no reference either way.
+        'verdict': 'NO_REFERENCE vs dreamerv1',
         'wall': '45 min (CPU shared with one or two other runs)',
     },
     'pong_demo': {

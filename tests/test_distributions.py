@@ -85,3 +85,15 @@ def test_unit_normal_is_the_v1_v2_mse_head():
   dist = d.unit_normal(tf.zeros([2, 3]), 1)
   np.testing.assert_allclose(dist.log_prob(tf.ones([2, 3])),
                              [3 * (-0.5 - 0.5 * np.log(2 * np.pi))] * 2, rtol=1e-6)
+
+
+def test_twohot_bins_equal_jnp_linspace_bit_for_bit():
+  """jnp.linspace(-20, 20, 255) as the official DiscDist gets it (values from jax 0.4.13 on
+  CPU); tf.linspace rounds these four bins differently."""
+  bins = d.linspace(-20, 20, 255)
+  official = {13: '-0x1.1f3e7ep+4', 42: '-0x1.ac58b2p+3', 77: '-0x1.f7efe2p+2',
+              15: '-0x1.1a346ap+4'}
+  tf_bins = tf.linspace(-20.0, 20.0, 255).numpy()
+  for index, value in official.items():
+    assert bins[index] == np.float32(float.fromhex(value)) != tf_bins[index]
+  assert bins[0] == -20.0 and bins[127] == 0.0 and bins[-1] == 20.0 and bins.dtype == np.float32

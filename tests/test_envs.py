@@ -50,6 +50,27 @@ def test_noops_are_uniform_below_thirty():
   assert min(counts) == 0 and max(counts) == 29
 
 
+def test_dreamerv2_grayscale_pools_ale_gray_screens_and_noops_from_one():
+  config = cfg.load(['dreamerv2', 'dreamerv2_atari'], {'env.atari.sticky': False})
+  a, b = envs.make('atari_pong', config, seed=3), envs.make('atari_pong', config, seed=3)
+  a.reset(), b.reset()
+  for t in range(20):
+    obs = a.step(np.eye(6)[t % 6])
+    frames = []
+    for _ in range(4):
+      b._env.step(t % 6)
+      frames.append(b._ale.getScreenGrayscale())
+    pooled = np.maximum(frames[-1], frames[-2])
+    np.testing.assert_array_equal(
+        obs['image'][:, :, 0], cv2.resize(pooled, (64, 64), interpolation=cv2.INTER_AREA))
+  # No-ops 1 + randint(30), uniform in [1, 30] (V3: randint(30), in [0, 29]).
+  expected = np.random.RandomState(3)
+  expected.randint(30)  # the first reset's
+  for _ in range(5):
+    a.reset()
+    assert a._ale.getEpisodeFrameNumber() == 1 + expected.randint(30)
+
+
 def test_unknown_game_and_task_errors():
   config = cfg.load(['dreamerv3', 'atari100k'])
   with pytest.raises(ValueError, match="Unknown Atari game 'pongg'.*pong"):

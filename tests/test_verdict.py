@@ -153,6 +153,9 @@ def test_verdict_cli_picks_the_benchmark_from_the_run_protocol(tmp_path, capsys)
     (path / 'scores.json').write_text(json.dumps([{'task': 'dmc_cartpole_balance',
                                                    'method': method, 'seed': 0,
                                                    'xs': [1000, 2000], 'ys': [200.0, 250.0]}]))
+    (path / 'eval_scores.json').write_text(json.dumps([{'task': 'dmc_cartpole_balance',
+                                                        'method': method, 'seed': 0,
+                                                        'xs': [2000], 'ys': [300.0]}]))
     (path / 'config.yaml').write_text(json.dumps({'env': {'dmc': env}}))
     (path / 'summary.json').write_text(json.dumps({'step': 1000}))
   write(tmp_path / 'v3', 'dreamerv3', {'repeat': 2, 'proprio': True})
@@ -165,3 +168,9 @@ def test_verdict_cli_picks_the_benchmark_from_the_run_protocol(tmp_path, capsys)
   assert by_method[('dreamerv1', 'dmc_proprio')] == 'NO_REFERENCE'  # V1 is published on pixels
   assert verdict.main([str(tmp_path / 'v1')]) == 1
   assert 'published on: dmc_vision' in capsys.readouterr().out
+  # V1/V2 are judged on evaluation episodes (their published curves), V3 on training episodes.
+  ours = {r['method']: r['ours'] for r in results}
+  assert ours['dreamerv1'] == 300.0 and ours['dreamerv3_2023'] == 225.0
+  (tmp_path / 'v1' / 'eval_scores.json').unlink()
+  with pytest.raises(FileNotFoundError, match='evaluation returns; run it with run.script'):
+    verdict.judge_runs([tmp_path / 'v1'])

@@ -327,6 +327,42 @@ def test_dreamerv2_parameter_counts_by_layer_arithmetic():
     assert counts == expected, name
 
 
+# DMC walker from states: the official encoders leave the rank-0 `height` out (dreamerv2
+# Encoder takes rank-1 vectors), so 14 orientations + 9 velocities are modelled.
+WALKER = {'orientations': ((14,), np.float32), 'height': ((), np.float32),
+          'velocity': ((9,), np.float32), 'reward': ((), np.float32), 'is_first': ((), bool),
+          'is_last': ((), bool), 'is_terminal': ((), bool)}
+
+
+@pytest.mark.parametrize('version', ['dreamerv1', 'dreamerv2'])
+def test_walker_proprio_parameter_counts_leave_out_the_scalar_height(version):
+  presets = ['dreamerv1', 'dreamerv1_proprio'] if version == 'dreamerv1' else [
+      'dreamerv2', 'dreamerv2_dmc_proprio']
+  agent = agent_lib.Agent(WALKER, {'shape': (6,), 'discrete': False}, cfg.load(presets, []))
+  counts = agent.param_counts()
+  mlp4 = lambda inp: dense(inp, 400) + 3 * dense(400, 400)  # 4 x 400 ELU, no norm
+  if version == 'dreamerv1':
+    feat, stoch = 200 + 30, 30
+    rssm = (dense(stoch + 6, 200) + 3 * (200 * 200 + 200 * 200) + 2 * 600 + dense(200, 200)
+            + dense(200, 60) + dense(200 + 400, 200) + dense(200, 60))
+    actor = dense(feat, 400) + 3 * dense(400, 400) + 2 * dense(400, 6)
+    value = dense(feat, 400) + 2 * dense(400, 400) + dense(400, 1)
+    reward = dense(feat, 400) + dense(400, 400) + dense(400, 1)
+  else:
+    feat, stoch = 200 + 1024, 1024
+    gru = (200 + 200) * 3 * 200 + 3 * 200 + 2 * 3 * 200
+    rssm = (dense(stoch + 6, 200) + gru + dense(200, 200) + dense(200, 1024)
+            + dense(200 + 400, 200) + dense(200, 1024))
+    actor = mlp4(feat) + 2 * dense(400, 6)
+    value = reward = mlp4(feat) + dense(400, 1)
+  expected = {'encoder': mlp4(14 + 9), 'rssm': rssm,
+              'decoder': mlp4(feat) + dense(400, 14) + dense(400, 9),
+              'reward': reward, 'cont': 0, 'actor': actor, 'critic': value}
+  expected['total'] = sum(expected.values())
+  print(f'{version} walker proprio (6 actions):', counts)
+  assert counts == expected
+
+
 @pytest.mark.parametrize('presets', [['dreamerv1'], ['dreamerv2', 'dreamerv2_dmc_vision'],
                                      ['dreamerv2', 'dreamerv2_atari']])
 def test_train_step_lowers_loss_on_a_fixed_batch(presets):

@@ -3,6 +3,11 @@
 atari100k: repeat 4, sticky actions off, up to 30 no-ops (uniform in [0, 30)), 64x64 RGB by
 OpenCV area interpolation of the max over the last two frames of each repeat, the minimal
 ("needed") action set, lives unused, 108000-frame limit.
+
+DreamerV2 (dreamerv2@07d906e common/envs.py Atari through gym's AtariPreprocessing) differs in
+two settings: no-ops uniform in [1, 30] (`noops_min: 1`) and grayscale taken from ALE's own
+grayscale screens, max-pooled then area-resized (`gray_source: ale`), where DreamerV3 converts
+the pooled, resized RGB frame with luminance weights (`gray_source: rgb`).
 """
 import numpy as np
 
@@ -16,7 +21,8 @@ GAMES_ATARI100K = (
 class Atari:
 
   def __init__(self, game, repeat=4, size=(64, 64), gray=False, noops=0, lives='unused',
-               sticky=True, actions='all', length=108000, resize='opencv', seed=0):
+               sticky=True, actions='all', length=108000, resize='opencv', noops_min=0,
+               gray_source='rgb', seed=0):
     import ale_py
     import ale_py.roms
     game = {'james_bond': 'jamesbond'}.get(game, game)
@@ -26,7 +32,8 @@ class Atari:
                        f"{', '.join(valid)}.")
     for key, value, choices in (('lives', lives, ('unused', 'discount', 'reset')),
                                 ('actions', actions, ('all', 'needed')),
-                                ('resize', resize, ('opencv',))):
+                                ('resize', resize, ('opencv',)),
+                                ('gray_source', gray_source, ('rgb', 'ale'))):
       if value not in choices:
         raise ValueError(f"Unknown env.atari.{key} '{value}'. Valid: {', '.join(choices)}.")
     import cv2
@@ -38,10 +45,14 @@ class Atari:
     assert self._env.unwrapped.get_action_meanings()[0] == 'NOOP'
     self._ale = self._env.unwrapped.ale
     self._repeat, self._size, self._gray = repeat, tuple(size), gray
-    self._noops, self._lives, self._length = noops, lives, length
+    self._noops, self._noops_min, self._lives, self._length = noops, noops_min, lives, length
     self._random = np.random.RandomState(seed)
     self._seed = seed
     shape = self._env.observation_space.shape
+    self._ale_gray = gray and gray_source == 'ale'
+    if self._ale_gray:
+      shape = shape[:2]
+    self._screen = self._ale.getScreenGrayscale if self._ale_gray else self._ale.getScreenRGB
     self._frames = [np.zeros(shape, np.uint8) for _ in range(2)]  # last, second to last
     self._frame_count = 0
     self._last_lives = None
@@ -63,14 +74,16 @@ class Atari:
       self._seed = None
     else:
       self._env.reset()
-    for _ in range(self._random.randint(self._noops) if self._noops else 0):
+    noops = self._noops_min + (self._random.randint(self._noops) if self._noops else 0)
+    for _ in range(noops):
       _, _, over, _, _ = self._env.step(0)
       if over:
         self._env.reset()
     self._last_lives = self._ale.lives()
     self._frame_count = 0
-    self._ale.getScreenRGB(self._frames[0])
-    # Both frames of the max-pool equal the reset frame (the reset case of official PR #213).
+    self._screen(self._frames[0])
+    # The max-pool of the reset frame with itself: the official zeroes the other buffer, which
+    # gives the same maximum.
     np.copyto(self._frames[1], self._frames[0])
     return self._obs(0.0, is_first=True)
 
@@ -80,7 +93,7 @@ class Atari:
     for _ in range(self._repeat):
       np.copyto(self._frames[1], self._frames[0])
       _, reward, terminated, truncated, _ = self._env.step(index)
-      self._ale.getScreenRGB(self._frames[0])
+      self._screen(self._frames[0])
       self._frame_count += 1
       total += reward
       over = terminated or truncated
@@ -98,7 +111,9 @@ class Atari:
     image = np.maximum(self._frames[0], self._frames[1])
     if image.shape[:2] != self._size:
       image = self._cv2.resize(image, self._size[::-1], interpolation=self._cv2.INTER_AREA)
-    if self._gray:
+    if self._ale_gray:
+      image = image[:, :, None]
+    elif self._gray:
       weights = [0.299, 0.587, 1 - (0.299 + 0.587)]
       image = np.tensordot(image, weights, (-1, 0)).astype(np.uint8)[:, :, None]
     return {'image': image, 'reward': np.float32(reward), 'is_first': is_first,
