@@ -14,10 +14,15 @@ and read our modules by attribute, so a renamed layer breaks the map loudly, not
 """
 import os
 import pickle
+import re
 
 import numpy as np
 
 VERSIONS = ('dreamerv3_2023', 'dreamerv2', 'dreamerv1')
+# Entries of an official checkpoint that are not weights: optimiser states and step counters
+# (dreamerv3 jaxutils.Optimizer `<name>_opt/state|step`, SlowUpdater `updates`).
+SKIP = {'dreamerv3_2023': r'/(model|actor|critic)_opt/|/updates/value$',
+        'dreamerv2': r'^(model|actor|critic)_opt/', 'dreamerv1': r'^(model|actor|value)_opt/'}
 
 
 def flip(kernel):
@@ -250,14 +255,17 @@ def flatten(tree, prefix=''):
   return out
 
 
-def read(source, allow_pickle=False):
-  """{official name: array} from a dict, an .npz file, or (allow_pickle) a pickled checkpoint."""
+def read(source, allow_pickle=False, skip=None):
+  """{official name: array} from a dict, an .npz file, or (allow_pickle) a pickled checkpoint;
+  names matching the regex `skip` are left out before conversion."""
+  keep = lambda tree: {k: np.asarray(v) for k, v in flatten(tree).items()
+                       if not (skip and re.search(skip, k))}
   if isinstance(source, dict):
-    return {k: np.asarray(v) for k, v in flatten(source).items()}
+    return keep(source)
   path = os.fspath(source)
   if path.endswith('.npz'):
     with np.load(path, allow_pickle=False) as f:
-      return {k: f[k] for k in f.files}
+      return keep({k: f[k] for k in f.files})
   if not allow_pickle:
     raise ValueError(
         f"{path} is not an .npz file. Official checkpoints are pickles, and unpickling runs code "
@@ -267,20 +275,22 @@ def read(source, allow_pickle=False):
     tree = pickle.load(f)
   if isinstance(tree, dict) and 'agent' in tree and isinstance(tree['agent'], dict):
     tree = tree['agent']  # dreamerv3 embodied.Checkpoint: {'agent': {name: array}, ...}
-  return {k: np.asarray(v) for k, v in flatten(tree).items()}
+  return keep(tree)
 
 
-def load_official_params(agent, source, version, state=False, allow_pickle=False,
-                         ignore=()):
-  """Assigns the official parameters to `agent`; returns the names assigned.
+def load_official_params(agent, source, version, allow_pickle=False):
+  """Assigns the official weights to `agent`; returns the names assigned.
 
-  Names in `source` that are not parameters (optimiser state, counters) are listed in `ignore`
-  by prefix; any other unknown name is an error, as is a missing or mis-shaped one.
+  Every trainable weight must be present; the state the official code keeps beside them (slow
+  critic/target, return normaliser) is loaded where present; optimiser states and counters
+  (SKIP) are left out. Any other name is an error, as is a missing or mis-shaped tensor, and
+  nothing is assigned then.
   """
-  arrays = read(source, allow_pickle)
-  arrays = {k: v for k, v in arrays.items() if not k.startswith(tuple(ignore))}
-  targets = name_map(agent, version, state)
-  missing = sorted(set(targets) - set(arrays))
+  if version not in VERSIONS:
+    raise ValueError(f"Unknown official version '{version}'. Valid: {', '.join(VERSIONS)}.")
+  arrays = read(source, allow_pickle, SKIP[version])
+  targets = name_map(agent, version, state=True)
+  missing = sorted(set(name_map(agent, version)) - set(arrays))
   extra = sorted(set(arrays) - set(targets))
   values, shapes = [], []
   for name in sorted(set(targets) & set(arrays)):

@@ -66,6 +66,8 @@ the real train/policy calls, not in the init passes `nj.jit` runs on the first c
 
 Usage: python3 scripts/official/dreamerv3_2023.py [--source GIT_DIR] [--workdir DIR]
            [--out tests/official/fixtures] [--only disc|cont]
+       python3 scripts/official/dreamerv3_2023.py --convert LOGDIR/checkpoint.ckpt OUT.npz
+           (an official run's weights for dreamer_tf.official.load_official_params)
 
 Size: cnn_depth 2 (not 4), as the V1/V2 generators, so that every fixture of the three versions
 stays under 10 MB together while all parameters, gradients and Adam m/v of both steps are kept
@@ -121,6 +123,10 @@ def outer(args):
   work = common.workdir(args.workdir)
   src = common.checkout(URL, COMMIT, os.path.join(work, 'dreamerv3'), args.source, ['scores'])
   python = common.venv(os.path.join(work, 'venv'), PINS)
+  if args.convert:
+    cmd = [python, os.path.abspath(__file__), '--inner-convert', args.convert[0],
+           os.path.abspath(args.convert[1]), '--src', src]
+    raise SystemExit(subprocess.call(cmd))
   out = os.path.abspath(args.out or common.FIXTURES)
   env = dict(os.environ)
   env.update({
@@ -599,17 +605,38 @@ def inner(args):
   print('saved', path, len(arrays), 'arrays')
 
 
+def convert(checkpoint, out, src):
+  """An official checkpoint (embodied.Checkpoint: a pickle of {'agent': {ninjax name: value},
+  ...}) to an .npz of its arrays, for dreamer_tf.official.load_official_params. Runs in the
+  official environment, since unpickling needs the official classes (optax states); optimiser
+  states (not arrays) stay behind."""
+  import pickle
+  import numpy as np
+  sys.path.insert(0, src)
+  with open(checkpoint, 'rb') as f:
+    data = pickle.load(f)
+  arrays = {k: np.asarray(v) for k, v in data['agent'].items() if isinstance(v, np.ndarray)}
+  np.savez(out, **arrays)
+  print(f'wrote {out}: {len(arrays)} arrays of {len(data["agent"])} agent entries')
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--source', default=None)
   parser.add_argument('--workdir', default=None)
   parser.add_argument('--out', default=None)
   parser.add_argument('--only', choices=VARIANTS, default=None)
+  parser.add_argument('--convert', nargs=2, metavar=('CHECKPOINT', 'OUT_NPZ'),
+                      help='convert an official checkpoint.ckpt to .npz instead of recording')
+  parser.add_argument('--inner-convert', nargs=2)
   parser.add_argument('--inner', action='store_true')
   parser.add_argument('--variant', choices=VARIANTS)
   parser.add_argument('--src')
   args = parser.parse_args()
-  inner(args) if args.inner else outer(args)
+  if args.inner_convert:
+    convert(*args.inner_convert, args.src)
+  else:
+    inner(args) if args.inner else outer(args)
 
 
 if __name__ == '__main__':

@@ -221,7 +221,7 @@ def replay(fixture, extra=None):
   names = official.name_map(agent, spec.version)
   state = official.name_map(agent, spec.version, state=True)
   slow = lambda pre: {spec.slow_prefix + k: v for k, v in harness.sub(arrays, pre).items()}
-  official.load_official_params(agent, initial(spec, arrays), spec.version, state=True)
+  official.load_official_params(agent, initial(spec, arrays), spec.version)
   grads = capture_grads(agent)
   slots, lrs = {}, {}
   for opt in (agent.model_opt, agent.actor_opt, agent.critic_opt):

@@ -69,7 +69,7 @@ def test_the_graph_compiled_step_replays_the_same_numbers():
   agent = recorded.build(spec, meta)
   agent = agent_lib.Agent(agent.obs_space, {'shape': agent.act_shape, 'discrete': agent.discrete},
                           agent.config.update({'compile': 'graph'}))
-  official.load_official_params(agent, recorded.initial(spec, arrays), spec.version, state=True)
+  official.load_official_params(agent, recorded.initial(spec, arrays), spec.version)
   agent.set_draws(dists.Replay(spec.draws(harness.sub(arrays, 'step1/draws'), 'step')))
   metrics = agent.train(spec.batch(harness.sub(arrays, 'step1/batch'), agent))
   eager = replayed(name).by_quantity['metrics step 1']
@@ -130,3 +130,31 @@ def test_initial_weights_follow_the_official_distributions(name):
       if value.size >= 64 and np.std(value) > 0:
         ratio = np.std(ours) / np.std(value)
         assert 0.8 < ratio < 1.25, (theirs, ratio)
+
+
+def test_importer_takes_a_whole_official_checkpoint_tree():
+  """An official V3 agent's saved variables, nested, with optimiser states and counters: the
+  weights, slow critic and return normaliser load; the rest is left out by name."""
+  arrays, meta = harness.load('dreamerv3_2023_disc')
+  spec = recorded.spec_of('dreamerv3_2023_disc')
+  agent = recorded.build(spec, meta)
+  flat = {**harness.sub(arrays, 'step1/params'), **harness.sub(arrays, 'step1/slow'),
+          **harness.sub(arrays, 'step1/retnorm'),
+          'agent/wm/model_opt/step/value': np.int32(1),
+          'agent/task_behavior/critic/updates/value': np.int32(1)}
+  tree = {}
+  for name, value in flat.items():
+    *path, leaf = name.split('/')
+    node = tree
+    for part in path:
+      node = node.setdefault(part, {})
+    node[leaf] = value
+  tree['agent']['wm']['model_opt']['state'] = {'mu': {'x': np.zeros(3)}, 'count': np.int32(1)}
+  loaded = official.load_official_params(agent, tree, 'dreamerv3_2023')
+  assert not any('_opt/' in name or name.endswith('updates/value') for name in loaded)
+  slow = 'agent/task_behavior/critic/slow/h0/kernel'
+  assert slow in loaded
+  np.testing.assert_array_equal(agent.ac.slow_critic.hidden[0].dense.kernel.numpy(),
+                                flat[slow])
+  assert float(agent.ac.retnorm.high) == float(
+      flat['agent/task_behavior/ac/retnorm_extr/high/value'])
