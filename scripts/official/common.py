@@ -81,6 +81,12 @@ def workdir(given):
   return tempfile.mkdtemp(prefix='dreamer_official_')
 
 
+def blocky(cells):
+  """Images (..., 64, 64, 3) from random (..., 8, 8, 3) cells of 8x8 pixels each: the networks
+  see varied inputs and the fixture compresses (uniform noise pixels would not)."""
+  return np.repeat(np.repeat(cells, 8, -3), 8, -2)
+
+
 def save(path, arrays, meta):
   """Writes arrays (name -> array) and meta (JSON-able) so that equal inputs give equal bytes."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -80,13 +80,6 @@ NOISE_SEED = 1
 MODULES = ('encode', 'dynamics', 'decode', 'reward', 'value', 'actor')
 
 
-def blocky(cells):
-  """Images (..., 64, 64, 3) from random (..., 8, 8, 3) cells of 8x8 pixels each: the networks
-  see varied inputs and the fixture compresses (uniform noise pixels would not)."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  return np.repeat(np.repeat(cells, 8, -3), 8, -2)
-
-
 def outer(args):
   here = os.path.dirname(os.path.abspath(__file__))
   sys.path.insert(0, here)
@@ -360,7 +353,7 @@ def inner(src, out, here):
   # --- Batches ----------------------------------------------------------------------------
   def make_batch(seed):
     rs = np.random.RandomState(seed)
-    image = blocky(rs.randint(0, 256, (BATCH, LENGTH, 8, 8, 3)).astype(np.uint8))
+    image = common.blocky(rs.randint(0, 256, (BATCH, LENGTH, 8, 8, 3)).astype(np.uint8))
     action = rs.uniform(-1, 1, (BATCH, LENGTH, ACT_DIM)).astype(np.float32)
     action[:, 0] = 0.0  # wrappers.Collect stores a zero action with the first observation.
     reward = rs.normal(size=(BATCH, LENGTH)).astype(np.float32)
@@ -459,7 +452,8 @@ def inner(src, out, here):
 
   # --- Policy: five steps from the initial state, training mode --------------------------
   rs = np.random.RandomState(200)
-  pimage = blocky(rs.randint(0, 256, (POLICY_STEPS, POLICY_ENVS, 8, 8, 3)).astype(np.uint8))
+  pimage = common.blocky(
+      rs.randint(0, 256, (POLICY_STEPS, POLICY_ENVS, 8, 8, 3)).astype(np.uint8))
   preward = rs.normal(size=(POLICY_STEPS, POLICY_ENVS)).astype(np.float32)
   preward[0] = 0.0
   rec.start()

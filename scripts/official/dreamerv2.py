@@ -22,8 +22,9 @@ Fixtures (tests/official/fixtures/):
   cnn_depth 2; reward/discount heads, actor and critic 2 layers of 16 units; dataset batch 2,
   length 8). cnn_depth is 2, not 4: the decoder's first transposed conv maps 32 * depth channels
   to 8 * depth with a 5x5 kernel (200 * depth^2 weights), which at depth 4 is half of all
-  parameters and makes each fixture ~4 MB; at depth 2 they are ~2.1 MB. Everything else (horizon 15, discount, lambda, KL settings, slow target every 100
-  updates with fraction 1, learning rates, eps, clip, weight decay, actor entropy, reward
+  parameters and makes each fixture ~4 MB; at depth 2 they are ~2.1 MB. Everything else
+  (horizon 15, discount, lambda, KL settings, slow target every 100 updates with fraction 1,
+  learning rates, eps, clip, weight decay, actor entropy, reward
   clipping) is the block's value. The official flag mechanism applies the overrides
   (`common.Flags(config).parse([...])` after `Config(defaults).update(block)` like train.py).
 
@@ -44,7 +45,8 @@ Shims (import level, before importing the official package):
   1. a stub `gym` module (common/envs.py imports gym; only env classes use it);
   2. `tensorflow.keras.mixed_precision.experimental` -> `tensorflow.keras.mixed_precision`
      (nets.py imports the removed module; it only calls `global_policy()`);
-  3. `tf.optimizers.Adam` -> `tf.keras.optimizers.legacy.Adam` (the kernel the code was written for);
+  3. `tf.optimizers.Adam` -> `tf.keras.optimizers.legacy.Adam` (the kernel the code was written
+     for);
   4. configs.yaml is read with ruamel `YAML(typ='safe').load` (train.py's `yaml.safe_load` is gone
      in ruamel.yaml 0.18+); train.py itself is not run, its build/update calls are repeated here.
 Hooks (recording/replay; the official maths downstream runs unmodified):
@@ -79,7 +81,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402  (scripts/official/common.py; shadowed by the official one inside)
+import common  # noqa: E402  scripts/official/common.py; this name keeps it after the
+               # official `common` package takes the name in sys.modules (inner)
 
 URL = 'https://github.com/danijar/dreamerv2'
 COMMIT = '07d906e9c4322c6fc2cd6ed23e247ccd6b7c8c41'
@@ -134,16 +137,9 @@ def main():
 
 # ----------------------------------------------------------------------------- inner process
 
-def blocky(cells):
-  """Images (..., 64, 64, 3) from random (..., 8, 8, 3) cells of 8x8 pixels each: the networks
-  see varied inputs and the fixture compresses (uniform noise pixels would not)."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  return np.repeat(np.repeat(cells, 8, -3), 8, -2)
-
-
 def make_batch(rng, discrete, actions, B=2, T=8):
   batch = {
-      'image': blocky(rng.randint(0, 256, (B, T, 8, 8, 3)).astype(np.uint8)),
+      'image': common.blocky(rng.randint(0, 256, (B, T, 8, 8, 3)).astype(np.uint8)),
       'vector': rng.normal(size=(B, T) + VECTOR).astype(np.float32),
       'reward': rng.normal(size=(B, T)).astype(np.float32),
       'is_first': np.zeros((B, T), bool),
@@ -352,7 +348,7 @@ def inner(args):
   data_rng = np.random.RandomState(variant['batch_seed'])
   batches = [make_batch(data_rng, variant['discrete'], A) for _ in range(2)]
   pol_obs = {
-      'image': blocky(data_rng.randint(0, 256, (5, 2, 8, 8, 3)).astype(np.uint8)),
+      'image': common.blocky(data_rng.randint(0, 256, (5, 2, 8, 8, 3)).astype(np.uint8)),
       'vector': data_rng.normal(size=(5, 2) + VECTOR).astype(np.float32),
       'reward': data_rng.normal(size=(5, 2)).astype(np.float32),
       'is_first': np.zeros((5, 2), bool), 'is_last': np.zeros((5, 2), bool),
@@ -471,17 +467,8 @@ def inner(args):
       draw_sites=draw_sites(variant, A),
       notes=NOTES)
   out = os.path.join(args.out, f'dreamerv2_{args.variant}.npz')
-  common_save(out, arrays, meta)
+  common.save(out, arrays, meta)
   print('wrote', out, len(arrays), 'arrays')
-
-
-def common_save(path, arrays, meta):
-  here = os.path.dirname(os.path.abspath(__file__))
-  import importlib.util
-  spec = importlib.util.spec_from_file_location('_fixture_common', os.path.join(here, 'common.py'))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  mod.save(path, arrays, meta)
 
 
 def named_variables(agnt, ocommon):

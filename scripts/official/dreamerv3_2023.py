@@ -109,13 +109,6 @@ B, T = 2, 8
 POLICY_STEPS = 5
 
 
-def blocky(cells):
-  """Images (..., 64, 64, 3) from random (..., 8, 8, 3) cells of 8x8 pixels each: the networks
-  see varied inputs and the fixture compresses (uniform noise pixels would not)."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  return np.repeat(np.repeat(cells, 8, -3), 8, -2)
-
-
 def outer(args):
   here = os.path.dirname(os.path.abspath(__file__))
   sys.path.insert(0, here)
@@ -203,6 +196,8 @@ class Recorder:
 
 def inner(args):
   import numpy as np
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import common
   sys.path.insert(0, args.src)
   import jax
   import jax.numpy as jnp
@@ -353,7 +348,7 @@ def inner(args):
   def batch(seed):
     rng = np.random.default_rng(seed)
     data = {
-        'image': blocky(rng.integers(0, 256, (B, T, 8, 8, 3), dtype=np.uint8)),
+        'image': common.blocky(rng.integers(0, 256, (B, T, 8, 8, 3), dtype=np.uint8)),
         'vector': rng.standard_normal((B, T, 5)).astype(np.float32),
         'reward': rng.standard_normal((B, T)).astype(np.float32),
         'is_first': np.zeros((B, T), bool),
@@ -451,7 +446,8 @@ def inner(args):
   # Policy: five steps of two environments, training mode, from the initial state.
   prng = np.random.default_rng(103)
   obs_seq = {
-      'image': blocky(prng.integers(0, 256, (POLICY_STEPS, B, 8, 8, 3), dtype=np.uint8)),
+      'image': common.blocky(
+          prng.integers(0, 256, (POLICY_STEPS, B, 8, 8, 3), dtype=np.uint8)),
       'vector': prng.standard_normal((POLICY_STEPS, B, 5)).astype(np.float32),
       'reward': prng.standard_normal((POLICY_STEPS, B)).astype(np.float32),
       'is_first': np.zeros((POLICY_STEPS, B), bool),
@@ -540,8 +536,9 @@ def inner(args):
       'draw_rng': 'numpy default_rng(1000 + k) for step k, default_rng(1003) for the policy; '
                   'one-hot draws use jax.random.PRNGKey(rng.integers(2**31)) with the TFP '
                   'OneHotCategorical sampler, Normal draws rng.standard_normal.',
-      'batches': 'numpy default_rng(101) / (102): image uint8 uniform 8x8-pixel cells (blocky), vector/reward standard '
-                 'normal, is_first True at t=0 of every row and at [1, 5], is_last = '
+      'batches': 'numpy default_rng(101) / (102): image uint8 uniform 8x8-pixel cells '
+                 '(blocky), vector/reward standard normal, is_first True at t=0 of every row '
+                 'and at [1, 5], is_last = '
                  'is_terminal True at [0, 6], action ' + (
                      'one-hot of uniform indices' if variant == 'disc' else 'uniform [-1, 1]')
                  + '. Policy obs: default_rng(103), is_first True at step 0.',
@@ -598,8 +595,6 @@ def inner(args):
   for n in meta['optimizers']:
     meta['optimizers'][n]['params_prefixes'] = sorted({
         '/'.join(k.split('/')[:4]) for k in rec.grads['step1'][n]})
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import common
   path = os.path.join(args.out, f'dreamerv3_2023_{variant}.npz')
   common.save(path, arrays, meta)
   print('saved', path, len(arrays), 'arrays')
