@@ -1,2 +1,35 @@
-"""dreamer_tf: Dreamer agents (V1, V2, V3) in TensorFlow 2 / Keras with TFP distributions."""
+"""dreamer_tf: Dreamer agents (V1, V2, V3) in TensorFlow 2 / Keras with TFP distributions.
+
+`dreamer_tf.train(env_fn, ...)` trains on an env built in code; `python -m dreamer_tf.train` is the
+command line for registered tasks. TensorFlow is imported on the first call, not here.
+"""
 __version__ = '0.1.0'
+
+DEFAULT_PRESETS = ('dreamerv3', 'gym', 's')
+
+
+def train(env_fn, config=None, *, logdir, force=False, log=print, **overrides):
+  """Trains on `env_fn()` envs (a gymnasium.Env, wrapped per `env.gym`, or a dreamer_tf env) in
+  `logdir` with checkpoints and resume as `python -m dreamer_tf.train`; returns run.run's summary.
+
+  config: None (presets DEFAULT_PRESETS), a list of preset names, or a `config.Config`.
+  overrides: config keys, nested as dicts: `run={'steps': 5000}, batch_size=8`. `task` is only
+  the label of the run (default `gym:<env_fn's name>`), as `seed` seeds the first reset.
+  """
+  from . import config as config_lib
+  from . import envs
+  from . import run
+  if config is None or isinstance(config, (list, tuple)):
+    config = config_lib.load(DEFAULT_PRESETS if config is None else config)
+  name = getattr(env_fn, '__qualname__', type(env_fn).__name__).strip('<>')
+  config = config.update({'task': f'gym:{name}', **overrides})
+  return run.run(config, logdir, force=force, log=log,
+                 make_env=lambda seed: envs.adapt(env_fn(), config, seed))
+
+
+def __getattr__(name):
+  """`dreamer_tf.load_policy` (policy.load_policy), imported on first use with TensorFlow."""
+  if name == 'load_policy':
+    from .policy import load_policy
+    return load_policy
+  raise AttributeError(f"module 'dreamer_tf' has no attribute '{name}'")

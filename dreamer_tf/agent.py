@@ -58,9 +58,9 @@ class Agent(tf.Module):
     spec = lambda lead: {k: tf.TensorSpec((*lead, *s), d) for k, (s, d) in self.data_space.items()}
     self._train = _compile(self._train_step, config.compile,
                            [spec((B, T)), tf.TensorSpec([2], tf.int32)])
-    self._policy_sample = _compile(lambda o, s, seed: self._policy_step(o, s, seed, True),
+    self._policy_sample = _compile(lambda o, s, seed: self.policy_step(o, s, seed, True),
                                    config.compile)
-    self._policy_mode = _compile(lambda o, s, seed: self._policy_step(o, s, seed, False),
+    self._policy_mode = _compile(lambda o, s, seed: self.policy_step(o, s, seed, False),
                                  config.compile)
 
   # --- spaces ------------------------------------------------------------------------------------
@@ -130,7 +130,9 @@ class Agent(tf.Module):
     action, state = fn(obs, state, seed)
     return action.numpy(), state
 
-  def _policy_step(self, obs, state, seed, sample):
+  def policy_step(self, obs, state, seed, sample):
+    """One acting step as a pure function of (obs, state, stateless seed (2,)), uncompiled
+    (`policy` runs it compiled; export.py traces it into a SavedModel)."""
     latent, prev_action = state
     obs = self.wm.preprocess({**obs, 'is_terminal': tf.zeros_like(obs['is_first'])})
     embed = self.wm.encoder({k: v[:, None] for k, v in obs.items()})[:, 0]

@@ -3,13 +3,16 @@
 Keys are dotted paths (`run.train_ratio`). A key containing characters other than letters,
 digits, `_`, `.` and `-` is a regular expression matched from the start of every dotted key
 (`.*\\.units$`), as the official `embodied.Config.update` does. Values keep the type of the
-default; an unknown key or preset raises `ConfigError` naming the closest valid ones.
+default; an unknown key or preset raises `ConfigError` naming the closest valid ones, and a value
+outside its range or choices (checks.py) one naming the key, the value and what is valid.
 """
 import difflib
 import pathlib
 import re
 
 import yaml
+
+from . import checks
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
 IS_PATTERN = re.compile(r'.*[^A-Za-z0-9_.\-].*')
@@ -188,8 +191,16 @@ def parse_overrides(argv):
   return overrides
 
 
+def check(config):
+  """Raises ConfigError listing every value of `config` outside its range or choices."""
+  problems = checks.problems(config)
+  if problems:
+    raise ConfigError('\n'.join(problems))
+  return config
+
+
 def load(names=(), overrides=None):
-  """defaults, then each preset in `names`, then `overrides` (dict or argv list)."""
+  """defaults, then each preset in `names`, then `overrides` (dict or argv list); checked."""
   config = defaults()
   table = presets()
   for name in names:
@@ -199,4 +210,4 @@ def load(names=(), overrides=None):
     config = config.update(table[name] or {})
   if isinstance(overrides, (list, tuple)):
     overrides = parse_overrides(overrides)
-  return config.update(overrides or {})
+  return check(config.update(overrides or {}))

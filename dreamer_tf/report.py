@@ -12,7 +12,7 @@ def train(presets, overrides, update, logdir, force=False):
   """Loads `presets` + CLI `overrides` + `update`, runs it in `logdir`; exits on a config error
   (unknown key, preset, type, or a logdir holding another config) before anything is written."""
   try:
-    config = config_lib.load(presets, overrides).update(update)
+    config = config_lib.check(config_lib.load(presets, overrides).update(update))
     print(f'Presets: {", ".join(presets)}; logdir: {logdir}', flush=True)
     return config, run.run(config, logdir, force=force)
   except config_lib.ConfigError as e:

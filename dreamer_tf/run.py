@@ -94,18 +94,19 @@ def check_finite(metrics, update):
 
 
 def repeat_of(config):
-  suite = config.task.split('_')[0]
+  suite, _ = envs.split(config.task)
   return config.env[suite].get('repeat', 1)
 
 
-def run(config, logdir, force=False, log=print):
-  """Trains (and evaluates) per `config.run.script`; returns a summary dict."""
+def run(config, logdir, force=False, log=print, make_env=None):
+  """Trains (and evaluates) per `config.run.script`; returns a summary dict. `make_env(seed)`
+  builds the envs instead of `envs.make(config.task, ...)`; `config.task` then only labels."""
+  config_lib.check(config)  # run.script among them
   script = config.run.script
-  if script not in ('train', 'train_eval'):
-    raise config_lib.ConfigError(f"Unknown run.script '{script}'. Valid: train, train_eval.")
   check_logdir(logdir, config, force)
-  env = envs.make(config.task, config, seed=config.seed)
-  eval_env = envs.make(config.task, config, seed=config.seed + 10000) if script == 'train_eval' else None
+  make_env = make_env or (lambda seed: envs.make(config.task, config, seed=seed))
+  env = make_env(config.seed)
+  eval_env = make_env(config.seed + 10000) if script == 'train_eval' else None
   agent = agent_lib.Agent(env.obs_space, env.act_space, config)
   logdir = prepare_logdir(logdir, config)
   replay = replay_lib.Replay(config.batch_length, config.replay_size, config.replay_chunk,

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import report  # noqa: E402
+from dreamer_tf import quiet  # noqa: E402
 from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
 SIZES = ('xs', 's', 'm', 'l', 'xl')
@@ -33,6 +33,8 @@ def parse(argv):
                       help='extra preset(s) from configs/presets.yaml, applied after --size')
   parser.add_argument('--force', action='store_true',
                       help='resume a logdir whose saved config differs')
+  parser.add_argument('--verbose', action='store_true',
+                      help="show TensorFlow's start-up and C++ log lines (dreamer_tf/quiet.py)")
   args, overrides = parser.parse_known_args(argv)
   game = {'james_bond': 'jamesbond'}.get(args.game, args.game)
   if game not in GAMES_ATARI100K:
@@ -43,6 +45,8 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
+  quiet.quiet_tensorflow(args.verbose)
+  from dreamer_tf import report  # TensorFlow: after quiet_tensorflow
   report.reproduce(
       'atari100k', args.game, ['dreamerv3', 'atari100k', args.size, *args.preset], overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},

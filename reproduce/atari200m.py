@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import published, report  # noqa: E402
+from dreamer_tf import published, quiet  # noqa: E402
 
 AGENTS = {'dreamerv2': ['dreamerv2', 'dreamerv2_atari'], 'dreamerv3': ['dreamerv3', 'atari']}
 
@@ -31,6 +31,8 @@ def parse(argv):
                       help='agent steps (x4 frames); default: the paper budget')
   parser.add_argument('--preset', action='append', default=[])
   parser.add_argument('--force', action='store_true')
+  parser.add_argument('--verbose', action='store_true',
+                      help="show TensorFlow's start-up and C++ log lines (dreamer_tf/quiet.py)")
   args, overrides = parser.parse_known_args(argv)
   args.game = {'james_bond': 'jamesbond'}.get(args.game, args.game)
   valid = published.tasks('atari200m')
@@ -41,6 +43,8 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
+  quiet.quiet_tensorflow(args.verbose)
+  from dreamer_tf import report  # TensorFlow: after quiet_tensorflow
   report.reproduce(
       'atari200m', args.game, AGENTS[args.agent] + args.preset, overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import published, report  # noqa: E402
+from dreamer_tf import published, quiet  # noqa: E402
 
 AGENTS = {  # agent -> presets for (vision, proprio)
     'dreamerv3': (['dreamerv3', 'dmc_vision'], ['dreamerv3', 'dmc_proprio']),
@@ -41,6 +41,8 @@ def parse(argv):
                       help='DreamerV3 model size (default s)')
   parser.add_argument('--preset', action='append', default=[])
   parser.add_argument('--force', action='store_true')
+  parser.add_argument('--verbose', action='store_true',
+                      help="show TensorFlow's start-up and C++ log lines (dreamer_tf/quiet.py)")
   args, overrides = parser.parse_known_args(argv)
   args.benchmark = 'dmc_proprio' if args.proprio else 'dmc_vision'
   if args.size and args.agent != 'dreamerv3':
@@ -54,6 +56,8 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
+  quiet.quiet_tensorflow(args.verbose)
+  from dreamer_tf import report  # TensorFlow: after quiet_tensorflow
   presets = AGENTS[args.agent][args.proprio] + [*(
       [args.size or 's'] if args.agent == 'dreamerv3' else []), *args.preset]
   report.reproduce(

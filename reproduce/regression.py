@@ -31,7 +31,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dreamer_tf import config as config_lib  # noqa: E402
-from dreamer_tf import published, verdict  # noqa: E402
+from dreamer_tf import published, quiet, verdict  # noqa: E402
 
 GAIN = 0.5  # a run must keep at least half of the reference's gain over the random policy
 
@@ -126,11 +126,14 @@ def main(argv=None):
   parser.add_argument('--full', action='store_true', help='paper budgets (GPU)')
   parser.add_argument('--seeds', type=int, default=1)
   parser.add_argument('--logdir', default='runs/regression')
+  parser.add_argument('--verbose', action='store_true',
+                      help="show TensorFlow's start-up and C++ log lines (dreamer_tf/quiet.py)")
   args = parser.parse_args(argv)
   try:
     checks = select(args.check)
   except ValueError as e:
     parser.error(str(e))
+  quiet.quiet_tensorflow(args.verbose)
   from dreamer_tf import run  # TensorFlow only once the arguments are valid
   runs_dir, results = ROOT / 'results' / 'runs', []
   for name, check in checks.items():
