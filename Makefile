@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# 3 also hides the cuInit error TensorFlow logs on a CPU machine (dreamer_tf/quiet.py)
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup system-deps pong test test-slow benchmark
 
