@@ -286,10 +286,8 @@ def load_official_params(agent, source, version, allow_pickle=False):
   (SKIP) are left out. Any other name is an error, as is a missing or mis-shaped tensor, and
   nothing is assigned then.
   """
-  if version not in VERSIONS:
-    raise ValueError(f"Unknown official version '{version}'. Valid: {', '.join(VERSIONS)}.")
+  targets = name_map(agent, version, state=True)  # checks the version first
   arrays = read(source, allow_pickle, SKIP[version])
-  targets = name_map(agent, version, state=True)
   missing = sorted(set(name_map(agent, version)) - set(arrays))
   extra = sorted(set(arrays) - set(targets))
   values, shapes = [], []

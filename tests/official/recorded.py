@@ -106,12 +106,8 @@ class DreamerV1(Version):
             'reward_head.units': units, 'critic.units': units, 'actor.units': units}
 
   def batch(self, batch, agent):
-    """V1 stores with obs t the action taken before it (zero at t = 0); ours the one after."""
-    out = {k: batch[k] for k in agent.data_space if k != 'action'}
-    action = batch['action']
-    assert not np.any(action[:, 0]), 'V1 first action: zero in real data and here'
-    out['action'] = np.concatenate([action[:, 1:], np.zeros_like(action[:, :1])], 1)
-    return out
+    assert not np.any(batch['action'][:, 0]), 'V1 first action: zero in real data and here'
+    return actions_after(batch, agent)
 
   def draws(self, draws, phase):
     if phase == 'policy':
@@ -161,11 +157,7 @@ class DreamerV2(Version):
     return out
 
   def batch(self, batch, agent):
-    """V2 stores with obs t the action taken before it; ours the one after (see DreamerV1)."""
-    out = {k: batch[k] for k in agent.data_space if k != 'action'}
-    action = batch['action']
-    out['action'] = np.concatenate([action[:, 1:], np.zeros_like(action[:, :1])], 1)
-    return out
+    return actions_after(batch, agent)
 
   def draws(self, draws, phase):
     if phase == 'policy':
@@ -184,6 +176,15 @@ class DreamerV2(Version):
 VERSIONS = {'dreamerv3_2023': DreamerV3(), 'dreamerv1': DreamerV1()}
 BLOCKS = {'dreamerv2_disc': DreamerV2('dreamerv2_atari'),
           'dreamerv2_cont': DreamerV2('dreamerv2_dmc_vision')}
+
+
+def actions_after(batch, agent):
+  """V1 and V2 store with obs t the action taken before it; ours the one after (the last one,
+  never read by the world model, is zero)."""
+  out = {k: batch[k] for k in agent.data_space if k != 'action'}
+  action = batch['action']
+  out['action'] = np.concatenate([action[:, 1:], np.zeros_like(action[:, :1])], 1)
+  return out
 
 
 def build(spec, meta, extra=None):
@@ -220,8 +221,7 @@ def replay(fixture, extra=None):
   agent = build(spec, meta, extra)
   names = official.name_map(agent, spec.version)
   state = official.name_map(agent, spec.version, state=True)
-  slow = lambda pre: {spec.slow_prefix + k: v for k, v in harness.sub(arrays, pre).items()}
-  official.load_official_params(agent, initial(spec, arrays), spec.version)
+  official.load_official_params(agent, recorded_state(spec, arrays, 'init'), spec.version)
   grads = capture_grads(agent)
   slots, lrs = {}, {}
   for opt in (agent.model_opt, agent.actor_opt, agent.critic_opt):
@@ -258,7 +258,7 @@ def replay(fixture, extra=None):
           unsure = np.abs(grad) < 10 * np.abs(grads[var.ref()].numpy() - grad)
           loose = (unsure, 3 * lrs[var.ref()])
         pairs.add(f'params step {step}', theirs, var, _apply(transform, value), loose)
-    for theirs, value in slow(f'{pre}/slow').items():
+    for theirs, value in slow_critic(spec, arrays, pre).items():
       for var, transform in state[theirs]:
         pairs.add(f'slow critic step {step}', theirs, var, _apply(transform, value))
     for theirs, value in harness.sub(arrays, f'{pre}/retnorm').items():
@@ -273,11 +273,15 @@ def replay(fixture, extra=None):
   return pairs
 
 
-def initial(spec, arrays):
-  """The official weights and state before the first update, by official name."""
-  return {**harness.sub(arrays, 'init/params'),
-          **{spec.slow_prefix + k: v for k, v in harness.sub(arrays, 'init/slow').items()},
-          **harness.sub(arrays, 'init/retnorm')}
+def slow_critic(spec, arrays, prefix):
+  """The recorded slow critic at `prefix` (init, step1, step2), by our map's official names."""
+  return {spec.slow_prefix + k: v for k, v in harness.sub(arrays, f'{prefix}/slow').items()}
+
+
+def recorded_state(spec, arrays, prefix):
+  """The official weights, slow critic and return normaliser at `prefix`, by official name."""
+  return {**harness.sub(arrays, f'{prefix}/params'), **slow_critic(spec, arrays, prefix),
+          **harness.sub(arrays, f'{prefix}/retnorm')}
 
 
 def adam_slots(recorded):
@@ -297,10 +301,7 @@ def sync(agent, spec, arrays, prefix, names, state, slots):
   """Sets our agent to the official state after an update (weights, slow critic, return
   normaliser, Adam slots), so that rounding differences of one update do not carry into the
   comparison of the next."""
-  weights = {**harness.sub(arrays, f'{prefix}/params'),
-             **{spec.slow_prefix + k: v for k, v in harness.sub(arrays, f'{prefix}/slow').items()},
-             **harness.sub(arrays, f'{prefix}/retnorm')}
-  for theirs, value in weights.items():
+  for theirs, value in recorded_state(spec, arrays, prefix).items():
     for var, transform in state[theirs]:
       var.assign(_apply(transform, value))
   for (name, slot), value in adam_slots(harness.sub(arrays, f'{prefix}/opt')).items():

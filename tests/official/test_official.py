@@ -69,7 +69,7 @@ def test_the_graph_compiled_step_replays_the_same_numbers():
   agent = recorded.build(spec, meta)
   agent = agent_lib.Agent(agent.obs_space, {'shape': agent.act_shape, 'discrete': agent.discrete},
                           agent.config.update({'compile': 'graph'}))
-  official.load_official_params(agent, recorded.initial(spec, arrays), spec.version)
+  official.load_official_params(agent, recorded.recorded_state(spec, arrays, 'init'), spec.version)
   agent.set_draws(dists.Replay(spec.draws(harness.sub(arrays, 'step1/draws'), 'step')))
   metrics = agent.train(spec.batch(harness.sub(arrays, 'step1/batch'), agent))
   eager = replayed(name).by_quantity['metrics step 1']
@@ -118,7 +118,7 @@ def test_initial_weights_follow_the_official_distributions(name):
   spec = recorded.spec_of(name)
   agent = recorded.build(spec, meta)
   names = official.name_map(agent, spec.version, state=True)
-  for theirs, raw in recorded.initial(spec, arrays).items():
+  for theirs, raw in recorded.recorded_state(spec, arrays, 'init').items():
     if theirs in meta.get('perturbed', ()):  # zero-initialised officially, random in the fixture
       assert all(np.all(var.numpy() == 0) for var, _ in names[theirs]), theirs
       continue
