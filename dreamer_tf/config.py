@@ -172,6 +172,11 @@ def defaults():
   return Config(_flatten(yaml.safe_load((CONFIG_DIR / 'defaults.yaml').read_text())))
 
 
+def read(path):
+  """A config a run saved (Config.save), over the current defaults."""
+  return defaults().update(yaml.safe_load(pathlib.Path(path).read_text()))
+
+
 def parse_overrides(argv):
   """`['--a.b=1', '--c', '2']` -> {'a.b': '1', 'c': '2'}; anything else is an error."""
   overrides, key = {}, None

@@ -7,8 +7,6 @@ and the spaces of its task, and restores the newest readable checkpoint (checkpo
 """
 import pathlib
 
-import yaml
-
 from . import agent as agent_lib
 from . import checkpoint as checkpoint_lib
 from . import config as config_lib
@@ -44,7 +42,7 @@ def read_config(logdir):
     raise FileNotFoundError(
         f'{logdir} is not a run directory: it has no config.yaml (dreamer_tf.run writes one '
         'when a run starts).')
-  return config_lib.defaults().update(yaml.safe_load(path.read_text()))
+  return config_lib.read(path)
 
 
 def make_env(config, seed, env_fn=None):

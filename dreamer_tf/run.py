@@ -52,7 +52,7 @@ def check_logdir(logdir, config, force=False):
   path = pathlib.Path(logdir) / 'config.yaml'
   if not path.exists():
     return
-  old = config_lib.defaults().update(config_lib.yaml.safe_load(path.read_text()))
+  old = config_lib.read(path)
   diff = {k for k in set(old.flat) | set(config.flat)
           if old.flat.get(k) != config.flat.get(k) and k != 'run.steps'}
   if diff and not force:
