@@ -15,6 +15,7 @@ import re
 import typing
 
 from . import envs
+from .envs import vector
 
 
 class Check(typing.NamedTuple):
@@ -113,9 +114,12 @@ RULES = {
     r'env\.atari\.gray_source': one_of('rgb', 'ale'),
     r'env\.dmc\.camera': at_least(-1),
     r'env\.dummy\.length': at_least(1),
+    r'envs\.amount': at_least(1),
+    r'envs\.parallel': one_of(*vector.PARALLEL),
     # Replay and batches.
-    'replay_size': Check(lambda v, c: _number(v) and v >= max(1, c['batch_length']),
-                         'an integer >= batch_length'),
+    'replay_size': Check(  # split evenly over the envs' streams (replay.Streams)
+        lambda v, c: _number(v) and v >= max(1, c['batch_length'] * c['envs.amount']),
+        'an integer >= batch_length x envs.amount'),
     'replay_chunk|batch_size|batch_length': at_least(1),
     # World model.
     'grad_heads': Check(

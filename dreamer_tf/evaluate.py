@@ -90,9 +90,9 @@ def evaluate(logdir, episodes, video=None, mode='eval', seed=None, fps=30, env_f
       frame = frame_source(env)
       video = pathlib.Path(video)
       video.mkdir(parents=True, exist_ok=True)
-      driver.on_step.append(lambda tr: frames.append(np.asarray(frame(tr), np.uint8)))
+      driver.on_step.append(lambda tr, _: frames.append(np.asarray(frame(tr), np.uint8)))
 
-    def on_episode(ep):
+    def on_episode(ep, _):
       row = {'return': ep['score'], 'length': ep['length']}
       if video:
         row['video'] = str(write_video(video / f'episode_{len(rows)}', frames, fps, log))

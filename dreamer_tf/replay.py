@@ -6,6 +6,10 @@ item; sampling picks windows uniformly and sets `is_first` on the first step, as
 `Generic._sample` does. The oldest chunk is dropped once more than `capacity` steps are held
 (FIFO). Completed chunks are written to `directory` as they fill, the open one at `save`.
 
+With N parallel envs each env's steps form their own stream (`Streams`: one Replay per env,
+`directory/env_<i>`, capacity split evenly), so no window spans two envs, as the official replay
+keeps one stream per worker; a batch picks each window uniformly over all streams' windows.
+
 Crash safety: chunk files are written to a temporary name and renamed. `directory/total` is an
 8-byte memory-mapped counter of steps ever added, updated every step for free and surviving a
 `kill -9` (not a power loss); `load` restores the checkpointed state, appends the complete chunks
@@ -42,7 +46,7 @@ class Replay:
   def num_items(self):
     return max(0, len(self) - self.length + 1)
 
-  def add(self, step):
+  def add(self, step, worker=0):
     offset = self.total % self.chunk
     if offset == 0:
       self.chunks.append({k: np.zeros((self.chunk, *np.shape(v)), np.asarray(v).dtype)
@@ -147,6 +151,9 @@ class Replay:
 
     Returns the steps lost: those the counter file saw added beyond what could be loaded.
     """
+    if 'streams' in state:
+      raise ValueError(f"The checkpoint's replay has {len(state['streams'])} env streams, this "
+                       'run 1 (envs.amount).')
     total, first = int(state['total']), int(state['first'])
     seen = int(self._open_counter()[0]) if (self.directory / 'total').exists() else total
     for tmp in self.directory.glob('*.tmp'):  # torn writes of a killed run
@@ -190,3 +197,65 @@ class Replay:
   def stats(self):
     return {'replay_steps': len(self), 'replay_items': self.num_items}
 
+
+
+class Streams:
+  """One Replay per env (the official per-worker streams) behind Replay's interface."""
+
+  def __init__(self, amount, length, capacity, chunk=1024, directory=None, seed=0):
+    directory = directory and pathlib.Path(directory)
+    self.streams = [Replay(length, -(-int(capacity) // amount), chunk,
+                           directory and directory / f'env_{i}', seed=seed + i)
+                    for i in range(amount)]
+    self.length = length
+    self.rng = np.random.default_rng(seed + amount)
+
+  def __len__(self):
+    return sum(len(s) for s in self.streams)
+
+  @property
+  def total(self):
+    return sum(s.total for s in self.streams)
+
+  @property
+  def num_items(self):
+    return sum(s.num_items for s in self.streams)
+
+  def add(self, step, worker):
+    self.streams[worker].add(step)
+
+  def sample(self, batch):
+    """Windows chosen uniformly over every stream's windows (grouped by stream in the batch)."""
+    items = np.array([s.num_items for s in self.streams], np.float64)
+    if not items.sum():
+      raise RuntimeError(f'Replay holds no sequence of {self.length} steps in any env stream.')
+    counts = self.rng.multinomial(batch, items / items.sum())
+    parts = [s.sample(int(n)) for s, n in zip(self.streams, counts) if n]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+  def state(self):
+    return {'streams': [s.state() for s in self.streams], 'rng': self.rng.bit_generator.state}
+
+  def save(self):
+    for s in self.streams:
+      s.save()
+    return self.state()
+
+  def load(self, state):
+    """As Replay.load, per stream; returns the steps lost over all streams."""
+    if len(state.get('streams', ())) != len(self.streams):
+      raise ValueError(f"The checkpoint's replay has {len(state.get('streams', [state]))} env "
+                       f'streams, this run {len(self.streams)} (envs.amount).')
+    lost = sum(s.load(x) for s, x in zip(self.streams, state['streams']))
+    self.rng.bit_generator.state = state['rng']
+    return lost
+
+  def stats(self):
+    return {'replay_steps': len(self), 'replay_items': self.num_items}
+
+
+def make(amount, length, capacity, chunk=1024, directory=None, seed=0):
+  """A Replay for one env (its chunks directly in `directory`), Streams for several."""
+  if amount == 1:
+    return Replay(length, capacity, chunk, directory, seed)
+  return Streams(amount, length, capacity, chunk, directory, seed)

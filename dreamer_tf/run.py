@@ -1,6 +1,7 @@
 """Training loops: `train` and `train_eval` (dreamerv3@8fa35f8 embodied/run/train_eval.py).
 
-Per agent step: store the transition, run `Ratio(train_ratio / (batch_size * batch_length))`
+Per agent step (each env's step, `envs.amount` envs stepped as a batch by the driver): store the
+transition, run `Ratio(train_ratio / (batch_size * batch_length))`
 updates (or `run.train_steps` every `run.train_every` steps, V1/V2), log and checkpoint on
 wall-clock intervals. Prefill with a uniform random policy until one batch worth of sequences and
 `run.train_fill` steps are stored. `train_eval` also evaluates every `eval_every` steps and
@@ -13,6 +14,7 @@ steps lost since the last flush; logs are truncated to the resumed step. A non-f
 gradient norm stops the run without saving, keeping the last good checkpoint; float16 steps
 skipped by dynamic loss scaling (`*_grad_overflow`) are not faults.
 """
+import functools
 import json
 import math
 import pathlib
@@ -27,6 +29,7 @@ from . import driver as driver_lib
 from . import envs
 from . import logger as logger_lib
 from . import replay as replay_lib
+from .envs import vector
 
 
 class Clock:
@@ -98,19 +101,35 @@ def repeat_of(config):
   return config.env[suite].get('repeat', 1)
 
 
+def make_envs(config, seed, make_env=None):
+  """`envs.amount` envs seeded seed, seed + 1, ... as one vector.Batch (subprocesses per
+  `envs.parallel` when there are several)."""
+  make_env = make_env or functools.partial(envs.make, config.task, config)
+  amount = config.envs.amount
+  ctors = [functools.partial(make_env, seed=seed + i) for i in range(amount)]
+  return vector.Batch(ctors, config.envs.parallel if amount > 1 else 'none')
+
+
 def run(config, logdir, force=False, log=print, make_env=None):
   """Trains (and evaluates) per `config.run.script`; returns a summary dict. `make_env(seed)`
   builds the envs instead of `envs.make(config.task, ...)`; `config.task` then only labels."""
   config_lib.check(config)  # run.script among them
-  script = config.run.script
   check_logdir(logdir, config, force)
-  make_env = make_env or (lambda seed: envs.make(config.task, config, seed=seed))
-  env = make_env(config.seed)
-  eval_env = make_env(config.seed + 10000) if script == 'train_eval' else None
+  env, eval_env = make_envs(config, config.seed, make_env), None
+  try:
+    if config.run.script == 'train_eval':
+      eval_env = make_envs(config, config.seed + 10000, make_env)
+    return _train(config, logdir, env, eval_env, log)
+  finally:
+    env.close()
+    eval_env and eval_env.close()
+
+
+def _train(config, logdir, env, eval_env, log):
   agent = agent_lib.Agent(env.obs_space, env.act_space, config)
   logdir = prepare_logdir(logdir, config)
-  replay = replay_lib.Replay(config.batch_length, config.replay_size, config.replay_chunk,
-                             logdir / 'replay', seed=config.seed)
+  replay = replay_lib.make(len(env), config.batch_length, config.replay_size,
+                           config.replay_chunk, logdir / 'replay', seed=config.seed)
   steps, repeat = int(config.run.steps), repeat_of(config)
   logger = logger_lib.Logger(logdir, config.task, config.method, config.seed, repeat, steps)
   ckpt = checkpoint_lib.Checkpointer(logdir / 'checkpoints', agent, config.run.keep_checkpoints)
@@ -151,11 +170,11 @@ def run(config, logdir, force=False, log=print, make_env=None):
   should_progress = Clock(30)
   should_log(), should_save(), should_progress()
 
-  def on_step(transition):
-    replay.add(transition)
+  def on_step(transition, worker):
+    replay.add(transition, worker)
     counters['step'] += 1
 
-  def train_step(_):
+  def train_step(transition, worker):
     for _ in range(ratio(counters['step'])):
       metrics = agent.train(replay.sample(config.batch_size))
       check_finite(metrics, counters['updates'] + 1)
@@ -167,7 +186,8 @@ def run(config, logdir, force=False, log=print, make_env=None):
       logger.progress(counters['step'], counters['updates'])
 
   driver.on_step.append(on_step)
-  driver.on_episode.append(lambda ep: logger.episode(counters['step'], ep['score'], ep['length']))
+  driver.on_episode.append(
+      lambda ep, worker: logger.episode(counters['step'], ep['score'], ep['length']))
 
   filled = lambda: replay.num_items >= batch_steps and len(replay) >= config.run.train_fill
   if not filled():
@@ -186,13 +206,12 @@ def run(config, logdir, force=False, log=print, make_env=None):
   def evaluate():
     counters['eval_prev'] = counters['step']
     eval_driver = driver_lib.Driver(eval_env, agent.initial_state)
-    scores = []
-    eval_driver.on_episode.append(lambda ep: (
+    scores, episodes = [], max(len(eval_env), config.run.eval_eps)  # official: >= 1 per env
+    eval_driver.on_episode.append(lambda ep, worker: (
         scores.append(ep['score']),
         logger.episode(counters['step'], ep['score'], ep['length'], 'eval'),
-        log(f"[eval] episode {len(scores)}/{config.run.eval_eps}: return {ep['score']:.1f}")))
-    eval_driver(lambda obs, state: agent.policy(obs, state, 'eval'),
-                episodes=config.run.eval_eps)
+        log(f"[eval] episode {len(scores)}/{episodes}: return {ep['score']:.1f}")))
+    eval_driver(lambda obs, state: agent.policy(obs, state, 'eval'), episodes=episodes)
     evaluations.append({'step': counters['step'], 'scores': scores})
     log(f"[eval] step {counters['step']:,}: mean return {np.mean(scores):.2f} over {len(scores)}")
 
@@ -225,8 +244,6 @@ def run(config, logdir, force=False, log=print, make_env=None):
   finally:
     logger.write(counters['step'], {'updates': counters['updates'], **replay.stats()})
     logger.progress(counters['step'], counters['updates'], phase='done')
-    env.close()
-    eval_env and eval_env.close()
   summary = {'logdir': str(logdir), 'task': config.task, 'method': config.method,
              'seed': config.seed, 'step': counters['step'], 'frames': counters['step'] * repeat,
              'updates': counters['updates'], 'evaluations': evaluations,

@@ -118,16 +118,20 @@ def test_reproduce_dmc_debug_end_to_end(tmp_path, proprio):
   import subprocess
   import sys
   logdir = tmp_path / 'run'
-  cmd = [sys.executable, 'reproduce/dmc.py', '--task', 'cartpole_balance', '--steps', '80',
+  steps = 120 if proprio else 80  # 4 envs prefill 92 steps (4 streams x 23)
+  cmd = [sys.executable, 'reproduce/dmc.py', '--task', 'cartpole_balance', '--steps', str(steps),
          '--preset', 'debug', '--logdir', str(logdir), '--env.dmc.size', '16,16']
-  proc = subprocess.run(cmd + (['--proprio'] if proprio else []), capture_output=True, text=True,
-                        timeout=600)
+  # States run the dmc_proprio preset's 4 envs (debug sets 1), each in a subprocess.
+  extra = ['--proprio', '--envs.amount', '4'] if proprio else []
+  proc = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert 'VERDICT' in proc.stdout and 'dreamerv3_2023' in proc.stdout
   result = json.loads((logdir / 'verdict.json').read_text())
-  assert result['frames'] == 160  # env steps = 80 agent steps x repeat 2
+  assert result['frames'] == 2 * steps  # env steps = agent steps x repeat 2
   config = (logdir / 'config.yaml').read_text()
   assert ('proprio: true' in config) == proprio
+  streams = sorted(p.name for p in (logdir / 'replay').glob('env_*'))
+  assert streams == (['env_0', 'env_1', 'env_2', 'env_3'] if proprio else [])
 
 
 @pytest.mark.parametrize('agent', ['dreamerv1', 'dreamerv2'])
