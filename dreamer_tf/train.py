@@ -20,7 +20,7 @@ if __name__ == '__main__':  # before TensorFlow's import: its start-up lines sta
   from dreamer_tf import quiet
   quiet.quiet_tensorflow()
 
-from dreamer_tf import envs, report, verdict  # noqa: E402
+from dreamer_tf import envs, reproduction, verdict  # noqa: E402
 
 SIZES = ('xs', 's', 'm', 'l', 'xl')
 
@@ -69,12 +69,12 @@ def main(argv=None):
   update = {'task': args.task, 'seed': args.seed}
   if args.steps is not None:
     update['run.steps'] = args.steps
-  config, out = report.train(presets, overrides, update, logdir, args.force)
+  config, out = reproduction.train(presets, overrides, update, logdir, args.force)
   print(summary_line(out), flush=True)
   if args.suite in verdict.SUITES:
     suite_env = config.env[args.suite].to_dict()
     benchmark = verdict.benchmark_of(args.suite, out['frames'], env=suite_env)
-    report.conclude(benchmark, args.name, config, out, logdir,
+    reproduction.conclude(benchmark, args.name, config, out, logdir,
                     'frames' if args.suite == 'atari' else 'env steps')
   return out
 

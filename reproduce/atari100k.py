@@ -46,8 +46,8 @@ def parse(argv):
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
   quiet.quiet_tensorflow(args.verbose)
-  from dreamer_tf import report  # TensorFlow: after quiet_tensorflow
-  report.reproduce(
+  from dreamer_tf import reproduction  # TensorFlow: after quiet_tensorflow
+  reproduction.reproduce(
       'atari100k', args.game, ['dreamerv3', 'atari100k', args.size, *args.preset], overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
       args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}', args.force)

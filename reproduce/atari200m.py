@@ -44,8 +44,8 @@ def parse(argv):
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
   quiet.quiet_tensorflow(args.verbose)
-  from dreamer_tf import report  # TensorFlow: after quiet_tensorflow
-  report.reproduce(
+  from dreamer_tf import reproduction  # TensorFlow: after quiet_tensorflow
+  reproduction.reproduce(
       'atari200m', args.game, AGENTS[args.agent] + args.preset, overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
       args.logdir or f'runs/atari200m/{args.agent}/{args.game}/seed{args.seed}', args.force)

@@ -57,10 +57,10 @@ def parse(argv):
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
   quiet.quiet_tensorflow(args.verbose)
-  from dreamer_tf import report  # TensorFlow: after quiet_tensorflow
+  from dreamer_tf import reproduction  # TensorFlow: after quiet_tensorflow
   presets = AGENTS[args.agent][args.proprio] + [*(
       [args.size or 's'] if args.agent == 'dreamerv3' else []), *args.preset]
-  report.reproduce(
+  reproduction.reproduce(
       args.benchmark, args.task, presets, overrides,
       {'task': f'dmc_{args.task}', 'seed': args.seed, 'run.steps': args.steps},
       args.logdir or f'runs/{args.benchmark}/{args.agent}/{args.task}/seed{args.seed}',
