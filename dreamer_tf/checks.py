@@ -100,6 +100,7 @@ RULES = {
     r'run\.steps': at_least(1),
     r'run\.train_ratio': above(0),
     r'run\.(train_fill|train_every|pretrain|eval_every|log_every|save_every)': at_least(0),
+    r'run\.report_every': at_least(0),  # seconds; 0: never (openloop.Reporter)
     r'run\.train_steps': at_least(1),
     r'run\.eval_eps': when(lambda c: c['run.script'] == 'train_eval',
                            "when run.script is 'train_eval'", at_least(1)),

@@ -14,10 +14,12 @@ from . import envs
 
 
 class Policy:
-  """The restored agent of a run; `step` is the agent step of its checkpoint."""
+  """The restored agent of a run; `step` is the agent step of its checkpoint and `extra` the
+  checkpoint's JSON state (replay, driver; checkpoint.Checkpointer)."""
 
-  def __init__(self, agent, config, logdir, step):
+  def __init__(self, agent, config, logdir, step, extra=None):
     self.agent, self.config, self.logdir, self.step = agent, config, logdir, step
+    self.extra = extra or {}
 
   def initial_state(self, batch):
     return self.agent.initial_state(batch)
@@ -79,4 +81,4 @@ def load_policy(logdir, eval_sample=None, env_fn=None, log=print):
   restored = checkpoint_lib.Checkpointer(directory, agent).restore(log)
   if restored is None:  # an index that lists no checkpoint
     raise missing
-  return Policy(agent, config, logdir, restored[0])
+  return Policy(agent, config, logdir, restored[0], restored[2])

@@ -28,6 +28,7 @@ from . import config as config_lib
 from . import driver as driver_lib
 from . import envs
 from . import logger as logger_lib
+from . import openloop
 from . import replay as replay_lib
 from .envs import vector
 
@@ -132,6 +133,8 @@ def _train(config, logdir, env, eval_env, log):
                            config.replay_chunk, logdir / 'replay', seed=config.seed)
   steps, repeat = int(config.run.steps), repeat_of(config)
   logger = logger_lib.Logger(logdir, config.task, config.method, config.seed, repeat, steps)
+  reporter = openloop.Reporter(agent, logdir / 'report', logger.writer, repeat,
+                               config.run.report_every, log=log)
   ckpt = checkpoint_lib.Checkpointer(logdir / 'checkpoints', agent, config.run.keep_checkpoints)
   batch_steps = config.batch_size * config.batch_length
   if config.run.train_every:  # V1/V2 schedule
@@ -176,10 +179,13 @@ def _train(config, logdir, env, eval_env, log):
 
   def train_step(transition, worker):
     for _ in range(ratio(counters['step'])):
-      metrics = agent.train(replay.sample(config.batch_size))
+      batch = replay.sample(config.batch_size)
+      metrics = agent.train(batch)
       check_finite(metrics, counters['updates'] + 1)
       logger.add(metrics)
       counters['updates'] += 1
+      if reporter.due():  # the open-loop video of the last batch (official: on log)
+        reporter(counters['step'], batch)
     if should_log():
       logger.write(counters['step'], {'updates': counters['updates'], **replay.stats()})
     if should_progress():
