@@ -46,9 +46,9 @@ class Agent(tf.Module):
     self.rng = tf.random.Generator.from_seed(config.seed)
     self._build()
     scaling = config.precision == 'float16'
-    mods = [self.wm.encoder, self.wm.rssm, *self.wm.heads.values()]
     self.model_opt = optim.Adam(
-        [v for m in mods for v in m.trainable_variables], scaling=scaling, name='model_opt',
+        [v for m in self.wm.modules for v in m.trainable_variables], scaling=scaling,
+        name='model_opt',
         **config.model_opt.to_dict())
     self.actor_opt = optim.Adam(self.ac.actor.trainable_variables, scaling=scaling,
                                 name='actor_opt', **config.actor_opt.to_dict())
@@ -172,10 +172,15 @@ class Agent(tf.Module):
     start, metrics, grads = self._world_model_grads(batch, seeds[0])
     joint = self.config.update_order == 'joint'
     if not joint:
-      metrics.update(self.model_opt.apply(grads))
+      metrics.update(self._apply_model(grads))
     metrics.update(self._train_behavior(start, seeds[1]))
     if joint:  # the program order of the variable ops keeps imagination on the old weights
-      metrics.update(self.model_opt.apply(grads))
+      metrics.update(self._apply_model(grads))
+    return metrics
+
+  def _apply_model(self, grads):
+    metrics = self.model_opt.apply(grads)
+    self.wm.after_update()
     return metrics
 
   def _world_model_grads(self, batch, seed):
@@ -186,7 +191,8 @@ class Agent(tf.Module):
       scaled = self.model_opt.scale_loss(model_loss)
     grads = tape.gradient(scaled, self.model_opt.variables_)
     start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}
-    start['is_terminal'] = tf.reshape(data['is_terminal'], [-1])
+    # The posterior holds `views` copies of the batch along its rows (DreamerPro: two).
+    start['is_terminal'] = tf.reshape(tf.tile(data['is_terminal'], [self.wm.views, 1]), [-1])
     return start, metrics, grads
 
   def _train_behavior(self, start, seed):
@@ -219,8 +225,11 @@ class Agent(tf.Module):
     """Trainable parameters per module, as in shared/reference/official_configs/README.md."""
     wm, ac = self.wm, self.ac
     count = lambda m: int(sum(np.prod(v.shape) for v in m.trainable_variables))
-    counts = {'encoder': count(wm.encoder), 'rssm': count(wm.rssm), 'decoder': count(wm.decoder),
+    counts = {'encoder': count(wm.encoder), 'rssm': count(wm.rssm),
+              'decoder': count(wm.decoder) if wm.decoder else 0,
               'reward': count(wm.reward), 'cont': count(wm.cont) if wm.cont else 0,
               'actor': count(ac.actor), 'critic': count(ac.critic)}
+    if wm.proto is not None:  # DreamerPro: prototypes and the two projections
+      counts['proto'] = count(wm.proto)
     counts['total'] = sum(counts.values())
     return counts

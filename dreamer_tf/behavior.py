@@ -191,6 +191,9 @@ class ActorCriticV2(ActorCritic):
   The actor maximises sum_t w_t (objective_t + eta H[pi(.|s_t)]) over t = 0..H-2 with
   objective_t = R_{t+1} (dynamics) or log pi(a_t|s_t) sg(R_{t+1} - v_t) (reinforce), or their
   mix (both, `actor_grad_mix`); the critic regresses v(s_t) on R_t with weights w_t.
+  With `actor_from_start` (dreamerv2@e783832, the base of DreamerPro: dreamer-pro@809b417
+  agent.ActorCritic.actor_loss) the actor covers t = 0..H-1 with objective_t = R_t, and the
+  REINFORCE baseline v_t is the online critic's.
   """
 
   GRADS = ('dynamics', 'reinforce', 'both')
@@ -223,23 +226,26 @@ class ActorCriticV2(ActorCritic):
 
   def actor_loss(self, traj):
     ret, value = self.target(traj)
-    head = {k: v[:-2] for k, v in traj.items()}
+    from_start = self.config.actor_from_start
+    steps = ret.shape[0] - (0 if from_start else 1)  # actor states s_0..s_{steps-1}
+    head = {k: v[:steps] for k, v in traj.items()}
     policy = self.actor(rssm_lib.sg_state(head))
-    adv = sg(ret[1:] - value[:-2])
+    target = ret if from_start else ret[1:]
+    adv = sg(target - (self.critic(head).mode() if from_start else value[:steps]))
     metrics = {}
     if self.grad == 'dynamics':
-      objective = ret[1:]
+      objective = target
     else:
       action = head['action'] if self.grad == 'both' else sg(head['action'])
       objective = policy.log_prob(action) * adv
       if self.grad == 'both':
         mix = self.config.actor_grad_mix
-        objective = mix * ret[1:] + (1.0 - mix) * objective
+        objective = mix * target + (1.0 - mix) * objective
     if self.config.actent:
       ent = policy.entropy()
       objective += self.config.actent * ent
       metrics['policy_entropy'] = tf.reduce_mean(ent)
-    loss = -tf.reduce_mean(sg(traj['weight'][:-2]) * objective)
+    loss = -tf.reduce_mean(sg(traj['weight'][:steps]) * objective)
     metrics.update({
         'actor_loss': loss, 'adv_mean': tf.reduce_mean(adv), 'return_raw': tf.reduce_mean(ret),
         'critic_slow': tf.reduce_mean(value), 'imag_reward': tf.reduce_mean(traj['reward'])})

@@ -86,7 +86,7 @@ GRADS = {'dreamerv3': ('reinforce', 'backprop'),             # behavior.BEHAVIOR
          'dreamerv1': ('dynamics', 'reinforce', 'both')}
 HEADS = ('decoder', 'reward', 'cont')                        # world_model.WorldModel.heads
 
-FREE = ('method', 'logdir')  # labels and paths: any string
+FREE = ('method', 'logdir', 'env.dmc.background')  # labels and paths: any string
 
 RULES = {
     # Top level, compilation and numerics.
@@ -123,6 +123,14 @@ RULES = {
         'an integer >= batch_length x envs.amount'),
     'replay_chunk|batch_size|batch_length': at_least(1),
     # World model.
+    'representation': one_of('reconstruction', 'prototypes'),   # world_model.REPRESENTATIONS
+    r'proto\.(prototypes|dim|sinkhorn_iters|ema_every)': at_least(1),
+    r'proto\.warm_up': Check(lambda v, c: _number(v) and 0 <= v < c['batch_length'],
+                             'an integer in [0, batch_length)'),
+    r'proto\.freeze': at_least(0),
+    r'proto\.(temperature|sinkhorn_eps)': above(0.0),
+    r'proto\.ema_fraction': within(0.0, 1.0, open_low=True),
+    r'proto\.aug_max_delta': at_least(0.0),
     'grad_heads': Check(
         lambda v, c: all(h in HEADS and (h != 'cont' or c['pred_cont']) for h in v),
         f"a list of: {', '.join(HEADS)} ('cont' only with pred_cont)"),

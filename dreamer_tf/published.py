@@ -40,8 +40,9 @@ METHODS = {'dreamerv3': 'dreamerv3_2023'}
 # The kind of episode a method's published curves hold: DreamerV1's `test/return`
 # (dreamer@56d4d44 dreamer.py, `training=False`) and DreamerV2's `eval_return` (dreamerv2@07d906e
 # train.py, policy mode 'eval') are evaluation episodes, the DreamerV3 score files training
-# episodes. Verdicts judge our episodes of the same kind.
-EPISODES = {'dreamerv1': 'eval', 'dreamerv2': 'eval'}
+# episodes. Verdicts judge our episodes of the same kind. DreamerPro's points average 10
+# evaluation episodes (dreamer-pro@809b417 README, Outputs).
+EPISODES = {'dreamerv1': 'eval', 'dreamerv2': 'eval', 'dreamerpro': 'eval'}
 ATARI100K_GAMES = (
     'alien amidar assault asterix bank_heist battle_zone boxing breakout chopper_command '
     'crazy_climber demon_attack freeway frostbite gopher hero jamesbond kangaroo krull '

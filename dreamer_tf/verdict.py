@@ -72,9 +72,12 @@ def decide(ours, theirs):
 def judge_seeds(benchmark, task, method, seeds, frames, against=None):
   """Judges our seeds [(xs, ys), ...] of one task at `frames` against the published method
   `against` (default: the one our `method` preset reproduces; a method without published seeds
-  on `benchmark`, e.g. DreamerV1/V2 from states, gets `no_reference`); returns the result dict."""
+  on `benchmark` and `task`, e.g. DreamerV1/V2 from states or DreamerPro outside its six tasks,
+  gets `no_reference`); returns the result dict."""
   reference = against or published.METHODS.get(method, method)
-  if not against and reference not in published.methods(benchmark):
+  known = task in published.tasks(benchmark)  # an unknown task is an error (published.runs)
+  if not against and (reference not in published.methods(benchmark) or (known and not any(
+      c['task'] == task and c['method'] == reference for c in published.curves(benchmark)))):
     return no_reference(benchmark, task, reference, seeds, frames)
   runs = published.runs(benchmark, task, reference)
   width = runs[0]['bin'] if runs[0]['rule'] == 'window' else 0
@@ -113,7 +116,8 @@ def no_reference(benchmark, task, method, seeds, frames):
   xs = [x for run_xs, _ in seeds for x in run_xs]
   ys = [y for _, run_ys in seeds for y in run_ys]
   mean, count = reduce_episodes(xs, ys, frames, width)
-  elsewhere = [b for b in published.BENCHMARKS if method in published.methods(b)]
+  elsewhere = [b for b in published.BENCHMARKS if any(
+      r['task'] == task and r['method'] == method for r in published.table(b))]
   return {
       'benchmark': benchmark, 'task': task, 'method': method, 'frames': int(frames),
       'unit': published.unit(benchmark), 'window': list(window(frames, width)),
@@ -121,7 +125,7 @@ def no_reference(benchmark, task, method, seeds, frames):
       'ours_std': None, 'our_episodes': count, 'published': [], 'published_mean': None,
       'published_std': None, 'band': None, 'alpha': ALPHA, 'ours_hns': None,
       'published_hns': None,
-      'source': f"no published {method} seeds on {benchmark}; published on: "
+      'source': f"no published {method} seeds of {task} on {benchmark}; published on: "
                 f"{', '.join(elsewhere) or 'none'}",
   }
 

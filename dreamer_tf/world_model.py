@@ -1,15 +1,22 @@
 """World model: encoder + RSSM + decoder, reward and continue heads (DreamerV3 eq. 4-5;
-dreamerv3@8fa35f8 agent.WorldModel)."""
+dreamerv3@8fa35f8 agent.WorldModel).
+
+The representation objective is chosen by `representation`: `reconstruction` (the decoder's
+image and vector log-likelihoods, V1-V3) or `prototypes` (DreamerPro, prototypes.py: no decoder;
+two shifted views of every sequence, SwAV and temporal prototype losses, momentum encoder).
+"""
 import tensorflow as tf
 import tf_keras as keras
 
 from . import nets
+from . import prototypes
 from . import rssm as rssm_lib
 
 sg = tf.stop_gradient
 
 
 CLIP_REWARDS = {'identity': tf.identity, 'tanh': tf.tanh, 'sign': tf.sign}
+REPRESENTATIONS = ('reconstruction', 'prototypes')
 
 
 def preprocess(data, clip_rewards='identity', cont_scale=1.0):
@@ -37,10 +44,20 @@ class WorldModel(keras.layers.Layer):
   def __init__(self, obs_shapes, action_dim, config):
     super().__init__()
     self.config = config
-    self.encoder = nets.MultiEncoder(obs_shapes, **config.encoder.to_dict())
+    if config.representation not in REPRESENTATIONS:
+      raise ValueError(f"Unknown representation '{config.representation}'. "
+                       f"Valid: {', '.join(REPRESENTATIONS)}.")
+    make_encoder = lambda: nets.MultiEncoder(obs_shapes, **config.encoder.to_dict())
+    self.encoder = make_encoder()
     self.rssm = rssm_lib.RSSM(action_dim, **config.rssm.to_dict())
-    dec = config.decoder.to_dict()
-    self.decoder = nets.MultiDecoder(obs_shapes, bins=config.reward_head.bins, **dec)
+    self.decoder = self.proto = None
+    if config.representation == 'reconstruction':
+      dec = config.decoder.to_dict()
+      self.decoder = nets.MultiDecoder(obs_shapes, bins=config.reward_head.bins, **dec)
+    else:
+      self.proto = prototypes.Prototypes(make_encoder, **config.proto.to_dict())
+    # Rows modelled per replay row: DreamerPro models two augmented views of each.
+    self.views = 1 if self.proto is None else 2
     self.reward = nets.MLP((), **config.reward_head.to_dict())
     cont = config.cont_head.to_dict()
     self.discounted = cont.pop('discounted')
@@ -54,15 +71,33 @@ class WorldModel(keras.layers.Layer):
     scales = config.loss_scales
     self.scales = {'dyn': scales.dyn, 'rep': scales.rep, 'reward': scales.reward,
                    'cont': scales.cont}
-    self.scales.update({k: scales.image for k in self.decoder.cnn_shapes})
-    self.scales.update({k: scales.vector for k in self.decoder.mlp_shapes})
+    if self.decoder is not None:
+      self.scales.update({k: scales.image for k in self.decoder.cnn_shapes})
+      self.scales.update({k: scales.vector for k in self.decoder.mlp_shapes})
+    else:
+      self.scales.update({k: scales[k] for k in ('swav', 'temp', 'proj_norm')})
+
+  @property
+  def modules(self):
+    """The layers the model optimiser trains (the momentum encoder is not trained)."""
+    extra = [] if self.proto is None else [self.proto]
+    return [self.encoder, self.rssm, *self.heads.values(), *extra]
+
+  def after_update(self):
+    """Runs after each model update: DreamerPro's momentum-encoder step."""
+    if self.proto is not None:
+      self.proto.update(self.encoder)
 
   def preprocess(self, data):
     discount = 1.0 - 1.0 / self.config.horizon
     return preprocess(data, self.config.clip_rewards, discount if self.discounted else 1.0)
 
   def loss(self, data, seed):
-    """data: preprocessed batch (B, T, ...). Returns (scalar loss, posterior, metrics)."""
+    """data: preprocessed batch (B, T, ...). Returns (scalar loss, posterior, metrics); the
+    posterior has `views` B rows."""
+    if self.proto is not None:
+      seed, seed_views = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+      data = self.proto.views(data, seed_views, self.encoder.cnn_shapes)
     embed = self.encoder(data)  # (B, T, E)
     prev_action = tf.concat([tf.zeros_like(data['action'][:, :1]), data['action'][:, :-1]], 1)
     post, prior = self.rssm.observe(embed, prev_action, data['is_first'], seed)
@@ -78,11 +113,15 @@ class WorldModel(keras.layers.Layer):
       dists.update(out if isinstance(out, dict) else {name: out})
     for key, dist in dists.items():
       losses[key] = -dist.log_prob(data[key])  # (B, T)
-    model_loss = tf.add_n([self.scales[k] * v for k, v in losses.items()])
+    model_loss = tf.reduce_mean(tf.add_n([self.scales[k] * v for k, v in losses.items()]))
     metrics = {f'{k}_loss': tf.reduce_mean(v) for k, v in losses.items()}
-    metrics['model_loss'] = tf.reduce_mean(model_loss)
+    if self.proto is not None:  # scalars: means over the steps after the warm-up
+      for key, value in self.proto.loss(data, embed, post).items():
+        model_loss += self.scales[key] * value
+        metrics[f'{key}_loss'] = value
+    metrics['model_loss'] = model_loss
     metrics['prior_ent'] = tf.reduce_mean(self.rssm.get_dist(prior).entropy())
     metrics['post_ent'] = tf.reduce_mean(self.rssm.get_dist(post).entropy())
     metrics['reward_max_data'] = tf.reduce_max(tf.abs(data['reward']))
     metrics['reward_max_pred'] = tf.reduce_max(tf.abs(dists['reward'].mean()))
-    return tf.reduce_mean(model_loss), post, metrics
+    return model_loss, post, metrics

@@ -1,15 +1,17 @@
-"""DreamerV1, V2 or V3 (2023) on the DeepMind Control suite, vision or proprio, ending with a
-verdict against the published seeds of that agent at the same number of env steps.
+"""DreamerV1, V2, V3 (2023) or DreamerPro on the DeepMind Control suite, vision or proprio, ending
+with a verdict against the published seeds of that agent at the same number of env steps.
 
     python reproduce/dmc.py --task walker_walk                       # V3, 1M env steps, pixels
     python reproduce/dmc.py --task walker_walk --proprio             # V3, 500k env steps, states
     python reproduce/dmc.py --task walker_walk --agent dreamerv1     # V1 protocol (dreamer.py)
     python reproduce/dmc.py --task walker_walk --agent dreamerv2     # V2 `dmc_vision` block
+    python reproduce/dmc.py --task walker_run --agent dreamerpro     # DreamerPro `dmc norm_off`
     python reproduce/dmc.py --task cartpole_balance --steps 5000 --size xs
 
 Env steps = agent steps x action repeat 2, as the published curves count them. Published
 references: dreamerv3_2023 on dmc_vision and dmc_proprio; dreamerv1 and dreamerv2 on dmc_vision
-only (their papers report pixels), so a V1/V2 --proprio run ends with `VERDICT NO_REFERENCE`.
+only (their papers report pixels), so a V1/V2 --proprio run ends with `VERDICT NO_REFERENCE`;
+dreamerpro on its six published tasks (others: `VERDICT NO_REFERENCE`), pixels only.
 `--size` applies to V3 only (V1/V2 have one size). Other options are config overrides
 (`--run.train_ratio=512`, `--precision=float32`).
 """
@@ -25,6 +27,7 @@ AGENTS = {  # agent -> presets for (vision, proprio)
     'dreamerv3': (['dreamerv3', 'dmc_vision'], ['dreamerv3', 'dmc_proprio']),
     'dreamerv2': (['dreamerv2', 'dreamerv2_dmc_vision'], ['dreamerv2', 'dreamerv2_dmc_proprio']),
     'dreamerv1': (['dreamerv1'], ['dreamerv1', 'dreamerv1_proprio']),
+    'dreamerpro': (['dreamerpro', 'dreamerpro_dmc'], None),  # its objective needs images
 }
 
 
@@ -47,6 +50,8 @@ def parse(argv):
   args.benchmark = 'dmc_proprio' if args.proprio else 'dmc_vision'
   if args.size and args.agent != 'dreamerv3':
     parser.error(f'--size applies to dreamerv3 only; {args.agent} has one size.')
+  if args.proprio and AGENTS[args.agent][1] is None:
+    parser.error(f'--proprio: {args.agent} learns from pixels only.')
   valid = published.tasks(args.benchmark)
   if args.task not in valid:
     parser.error(f"unknown task '{args.task}' for {args.benchmark}. Published tasks: "

@@ -170,7 +170,8 @@ def preset_combinations():
   combos += list(atari200m.AGENTS.values())
   for vision, proprio in dmc.AGENTS.values():
     sizes = atari100k.SIZES if vision[0] == 'dreamerv3' else ('',)
-    combos += [presets + [size] * bool(size) for presets in (vision, proprio) for size in sizes]
+    combos += [presets + [size] * bool(size) for presets in (vision, proprio) if presets
+               for size in sizes]
   combos += [list(check.presets) for check in regression.CHECKS.values() if check.presets]
   combos.append(list(dreamer_tf.DEFAULT_PRESETS))
   return combos + [combo + ['debug'] for combo in combos]
@@ -201,6 +202,7 @@ def test_choices_are_the_registries_that_use_them():
   assert choices('precision') == tuple(nets.POLICIES)
   assert choices('compile') == agent.COMPILE
   assert choices('update_order') == agent.UPDATE_ORDERS
+  assert choices('representation') == tuple(world_model.REPRESENTATIONS)
   assert choices('behavior') == tuple(behavior.BEHAVIORS) == tuple(checks.GRADS)
   for name, cls in behavior.BEHAVIORS.items():
     assert set(checks.GRADS[name]) == set(cls.GRADS)

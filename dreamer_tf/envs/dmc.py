@@ -5,6 +5,7 @@ Action repeat 2 with summed rewards, 64x64 RGB renders from camera 2 for quadrup
 otherwise, continuous actions in [-1, 1] clipped then mapped to the task's bounds (ClipAction and
 NormalizeAction), `is_last` at dm_control's time limit (1000 steps, discount 1) and `is_terminal`
 only when dm_control's discount is 0. Proprio mode flattens each observation array to float32.
+`background`: a folder of videos shown behind the robot (envs/natural.py, DreamerPro's NAT).
 """
 import ctypes
 import ctypes.util
@@ -12,6 +13,8 @@ import glob
 import os
 
 import numpy as np
+
+from . import natural
 
 DEFAULT_CAMERAS = {'quadruped': 2}  # official DEFAULT_CAMERAS by domain (locom_rodent is not suite)
 RENDER_HELP = (
@@ -75,7 +78,11 @@ def _split(suite, name):
 
 class DMC:
 
-  def __init__(self, name, repeat=2, size=(64, 64), camera=-1, proprio=False, seed=0):
+  def __init__(self, name, repeat=2, size=(64, 64), camera=-1, proprio=False, background='',
+               seed=0):
+    if background and proprio:
+      raise ValueError(f"env.dmc.background '{background}' needs image observations; "
+                       'env.dmc.proprio is true.')
     suite = _load_suite()
     domain, task = _split(suite, name)
     self._env = suite.load(domain, task, task_kwargs={'random': seed})
@@ -85,6 +92,7 @@ class DMC:
     self._low, self._high = spec.minimum, spec.maximum
     # The official FromDM asserts finite bounds before NormalizeAction uses them.
     assert np.isfinite(self._low).all() and np.isfinite(self._high).all(), spec
+    self._background = natural.Background(background, size, seed) if background else None
 
   @property
   def obs_space(self):
@@ -101,6 +109,8 @@ class DMC:
     return {'shape': self._low.shape, 'discrete': False}
 
   def reset(self):
+    if self._background:
+      self._background.reset()
     return self._obs(self._env.reset(), 0.0)
 
   def step(self, action):
@@ -127,9 +137,10 @@ class DMC:
 
   def _render(self):
     try:
-      return self._env.physics.render(*self._size, camera_id=self._camera)
+      image = self._env.physics.render(*self._size, camera_id=self._camera)
     except (ImportError, OSError, AttributeError, RuntimeError) as exc:
       raise _render_error(exc) from exc
+    return self._background(image) if self._background else image
 
   def close(self):
     self._env.close()
