@@ -113,6 +113,8 @@ def main():
       'start_to_first_update_s': first_update_s,
       'phase_sec_median': phases, 'flops': work,
       'peak_rss_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+      'peak_gpu_gb': (tf.config.experimental.get_memory_info('GPU:0')['peak'] / 1e9
+                      if tf.config.list_physical_devices('GPU') else None),
       'params': counts}
   print(json.dumps(result, indent=1))
   if args.json:

@@ -5,18 +5,21 @@ import tensorflow as tf
 import tf_keras as keras
 
 from . import behavior
+from . import distribute
 from . import distributions as dists
 from . import nets
 from . import optim
 from . import world_model
 
-COMPILE = ('eager', 'graph', 'xla')
+COMPILE = ('auto', 'eager', 'graph', 'xla')
 UPDATE_ORDERS = ('model_first', 'joint')
 
 
 def _compile(fn, mode, signature=None):
   if mode not in COMPILE:
     raise ValueError(f"Unknown compile mode '{mode}'. Valid: {', '.join(COMPILE)}.")
+  if mode == 'auto':  # XLA where it pays: on a GPU (the official jit), not on this CPU
+    mode = 'xla' if tf.config.list_physical_devices('GPU') else 'graph'
   if mode == 'eager':
     return fn
   # No autograph: the traced code has no tensor-dependent Python control flow (tf.scan and
@@ -30,6 +33,12 @@ class Agent(tf.Module):
 
   def __init__(self, obs_space, act_space, config):
     super().__init__(name='agent')
+    self.strategy = distribute.make(config.run.strategy)   # first: multi_worker needs a fresh TF
+    self.rng = tf.random.Generator.from_seed(config.seed)  # one stream, drawn outside replicas
+    with distribute.scope(self.strategy):  # every variable mirrored over the replicas
+      self._setup(obs_space, act_space, config)
+
+  def _setup(self, obs_space, act_space, config):
     self.config = config
     self.obs_space = {k: (tuple(s), np.dtype(d)) for k, (s, d) in obs_space.items()}
     self.act_shape, self.discrete = tuple(act_space['shape']), act_space['discrete']
@@ -43,7 +52,6 @@ class Agent(tf.Module):
     with nets.precision(config.precision):
       self.wm = world_model.WorldModel(shapes, self.act_shape[-1], config)
       self.ac = behavior.make(self.act_shape, self.discrete, config)
-    self.rng = tf.random.Generator.from_seed(config.seed)
     self._build()
     scaling = config.precision == 'float16'
     self.model_opt = optim.Adam(
@@ -56,8 +64,11 @@ class Agent(tf.Module):
                                  name='critic_opt', **config.critic_opt.to_dict())
     B, T = config.batch_size, config.batch_length
     spec = lambda lead: {k: tf.TensorSpec((*lead, *s), d) for k, (s, d) in self.data_space.items()}
-    self._train = _compile(self._train_step, config.compile,
-                           [spec((B, T)), tf.TensorSpec([2], tf.int32)])
+    if distribute.replicas(self.strategy) == 1:
+      self._train = _compile(self._train_step, config.compile,
+                             [spec((B, T)), tf.TensorSpec([2], tf.int32)])
+    else:
+      self._train = _compile(self._distributed_step, config.compile)
     self._policy_sample = _compile(lambda o, s, seed: self.policy_step(o, s, seed, True),
                                    config.compile)
     self._policy_mode = _compile(lambda o, s, seed: self.policy_step(o, s, seed, False),
@@ -165,7 +176,21 @@ class Agent(tf.Module):
     """One update of world model, actor and critic on a replay batch (B, T, ...)."""
     seed = self.rng.uniform_full_int([2], tf.int32)
     batch = {k: batch[k] for k in self.data_space}
+    if distribute.replicas(self.strategy) > 1:
+      batch = distribute.split(self.strategy, batch)
     return {k: float(v) for k, v in self._train(batch, seed).items()}
+
+  def _distributed_step(self, batch, seed):
+    """_train_step on every replica's slice, each with its own draws; metrics averaged (maxima:
+    the largest), which gives the global batch's means (gradient norms agree on every replica)."""
+    def step(batch, seed):
+      seed = tf.random.experimental.stateless_fold_in(seed, distribute.replica_id())
+      metrics = self._train_step(batch, seed)
+      return {k: tf.reduce_max(distribute.gather(v[None])) if '_max_' in k else v
+              for k, v in metrics.items()}
+    metrics = self.strategy.run(step, (batch, seed))
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
 
   def _train_step(self, batch, seed):
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))

@@ -11,6 +11,7 @@
 import tensorflow as tf
 import tf_keras as keras
 
+from . import distribute
 from . import distributions as dists
 from . import nets
 from . import rssm as rssm_lib
@@ -49,7 +50,8 @@ class Moments(keras.layers.Layer):
     self.high = self.add_weight('high', (), tf.float32, 'zeros', trainable=False)
 
   def update(self, x):
-    x = tf.reshape(sg(tf.cast(x, tf.float32)), [-1])
+    # Percentiles over the global batch: every replica's returns (distribute.py).
+    x = distribute.gather(tf.reshape(sg(tf.cast(x, tf.float32)), [-1]))
     self.low.assign(self.decay * self.low + (1 - self.decay) * percentile(x, self.perclo))
     self.high.assign(self.decay * self.high + (1 - self.decay) * percentile(x, self.perchi))
 

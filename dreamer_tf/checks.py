@@ -94,7 +94,7 @@ RULES = {
     'behavior': one_of('dreamerv3', 'dreamerv2', 'dreamerv1'),
     'task': Check(_task, f"<suite>_<name> (suites: {', '.join(envs.SUITES)}) or {envs.GYM}<id>"),
     'precision': one_of('float32', 'float16', 'bfloat16'),
-    'compile': one_of('eager', 'graph', 'xla'),
+    'compile': one_of('auto', 'eager', 'graph', 'xla'),
     # Run: budgets in agent steps, intervals in agent steps or seconds (0: never / every time).
     r'run\.script': one_of('train', 'train_eval'),
     r'run\.steps': at_least(1),
@@ -105,6 +105,7 @@ RULES = {
     r'run\.eval_eps': when(lambda c: c['run.script'] == 'train_eval',
                            "when run.script is 'train_eval'", at_least(1)),
     r'run\.keep_checkpoints': at_least(1),
+    r'run\.strategy': one_of('default', 'mirrored', 'multi_worker'),   # distribute.STRATEGIES
     # Environments.
     r'env\.\w+\.size': list_of(at_least(1), length=2),
     r'env\.\w+\.repeat': at_least(1),

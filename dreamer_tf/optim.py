@@ -11,6 +11,8 @@ compute the loss is scaled dynamically as in the official optimizer (x2 after 10
 """
 import tensorflow as tf
 
+from . import distribute
+
 
 class Adam(tf.Module):
 
@@ -42,6 +44,7 @@ class Adam(tf.Module):
     """Applies raw gradients of the (scaled) loss; returns metrics."""
     grads = [tf.zeros_like(v) if g is None else tf.cast(g, tf.float32)
              for g, v in zip(grads, self.variables_)]
+    grads = distribute.mean(grads)  # over the replicas of run.strategy (identity on one)
     if self.scaling:
       grads = [g / self.grad_scale for g in grads]
     norm = tf.linalg.global_norm(grads)

@@ -27,6 +27,7 @@ from . import checkpoint as checkpoint_lib
 from . import config as config_lib
 from . import driver as driver_lib
 from . import envs
+from . import distribute
 from . import logger as logger_lib
 from . import openloop
 from . import replay as replay_lib
@@ -115,11 +116,15 @@ def run(config, logdir, force=False, log=print, make_env=None):
   """Trains (and evaluates) per `config.run.script`; returns a summary dict. `make_env(seed)`
   builds the envs instead of `envs.make(config.task, ...)`; `config.task` then only labels."""
   config_lib.check(config)  # run.script among them
+  worker = distribute.worker_index(config.run.strategy)
+  if worker:  # multi_worker: its own envs (seeds), replay, logs and checkpoints for resume
+    logdir = pathlib.Path(logdir) / 'workers' / str(worker)
   check_logdir(logdir, config, force)
-  env, eval_env = make_envs(config, config.seed, make_env), None
+  seed = config.seed + 1000 * worker
+  env, eval_env = make_envs(config, seed, make_env), None
   try:
     if config.run.script == 'train_eval':
-      eval_env = make_envs(config, config.seed + 10000, make_env)
+      eval_env = make_envs(config, seed + 10000, make_env)
     return _train(config, logdir, env, eval_env, log)
   finally:
     env.close()

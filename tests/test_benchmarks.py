@@ -57,3 +57,22 @@ def test_peer_requirements_are_made_cpu_only():
           'ninjax>=3.5.1\nale_py==0.9.0\n')
   assert peers.cpu_requirements(text) == (
       'jax==0.4.33\njaxlib==0.4.33\nninjax>=3.5.1\nale_py==0.9.0\n')
+
+
+def test_gpu_check_says_when_there_is_no_gpu_and_projects_pong():
+  """On a CPU machine the GPU check measures nothing and says why; its Pong projection is the
+  prefill plus one update and one acting step per agent step up to 15,000 steps (60k frames)."""
+  import subprocess
+  root = pathlib.Path(__file__).resolve().parent.parent
+  proc = subprocess.run([sys.executable, str(root / 'benchmarks' / 'gpu_check.py')],
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2 and 'No GPU visible to TensorFlow' in proc.stdout
+  import gpu_check
+  lines = []
+  gpu_check.print = lambda *args, **kwargs: lines.append(' '.join(map(str, args)))
+  try:
+    assert gpu_check.learn(1.0, 1.0, 10.0, '/nonexistent') is None  # 1 min < the prefill
+  finally:
+    del gpu_check.print
+  assert 'Projected time to 60k frames (15,000 agent steps): 256.2 min' in lines[0]
+  assert 'do not reach past the prefill' in lines[1]

@@ -114,7 +114,7 @@ def test_reproduce_rejects_bad_values_before_writing(tmp_path, argv, message):
 @pytest.mark.parametrize('overrides, message', [
     ({'run.steps': 0}, 'run.steps=0: expected an integer >= 1'),
     ({'run.train_ratio': -1}, 'run.train_ratio=-1.0: expected a number > 0'),
-    ({'compile': 'jit'}, "compile='jit': expected one of: 'eager', 'graph', 'xla'"),
+    ({'compile': 'jit'}, "compile='jit': expected one of: 'auto', 'eager', 'graph', 'xla'"),
     ({'batch_size': 0}, 'batch_size=0: expected an integer >= 1'),
     ({'batch_length': -3}, 'batch_length=-3: expected an integer >= 1'),
     ({'replay_size': 10}, 'replay_size=10: expected an integer >= batch_length'),
@@ -202,6 +202,8 @@ def test_choices_are_the_registries_that_use_them():
   assert choices('precision') == tuple(nets.POLICIES)
   assert choices('compile') == agent.COMPILE
   assert choices('update_order') == agent.UPDATE_ORDERS
+  from dreamer_tf import distribute
+  assert choices('run.strategy') == distribute.STRATEGIES
   assert choices('representation') == tuple(world_model.REPRESENTATIONS)
   assert choices('behavior') == tuple(behavior.BEHAVIORS) == tuple(checks.GRADS)
   for name, cls in behavior.BEHAVIORS.items():
