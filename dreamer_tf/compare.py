@@ -10,7 +10,10 @@ frames, DMC control steps = agent steps x action repeat):
               steps (2023 code: frames, the logger multiplies by the action repeat)
   dreamerv2   metrics.jsonl rows {step, train_return}; danijar/dreamerv2 and danijar/dreamer
               log env frames (`Logger(multiplier=action_repeat)`)
-  sheeprl     TensorBoard event files, tag Rewards/rew_avg; step = policy steps x action repeat
+  sheeprl     TensorBoard event files, tag Rewards/rew_avg, logged against policy steps (agent
+              steps); the action repeat is read from the config.yaml sheeprl 0.8.4 saves
+              beside them (`save_configs(cfg, log_dir)`; env.action_repeat, also algo.name
+              and env.id, the task when --task is not given) and said in the output
   dreamer_tf  a run dir of ours (scores.json, xs in env steps)
 If a log counts agent steps instead, pass `--unit agent_steps --repeat R` (xs x R).
 Scores are reduced by the verdict's window rule at --frames; see dreamer_tf/verdict.py.
@@ -18,6 +21,7 @@ Scores are reduced by the verdict's window rule at --frames; see dreamer_tf/verd
 import argparse
 import json
 import pathlib
+import re
 import sys
 
 from . import published, verdict
@@ -81,6 +85,33 @@ def read_events(path, tag):
   return [p[0] for p in points], [p[1] for p in points]
 
 
+def task_of(env_id):
+  """Our task name of a gym / DMC env id: PongNoFrameskip-v4, ALE/MsPacman-v5 -> pong,
+  ms_pacman; walker_walk stays."""
+  name = env_id.split('/')[-1].split('-')[0].replace('NoFrameskip', '')
+  name = re.sub(r'(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])', '_', name).lower()
+  return {'james_bond': 'jamesbond'}.get(name, name)
+
+
+def sheeprl_config(path):
+  """{repeat, algo, env, path} of the config.yaml beside sheeprl's event files, or None."""
+  import yaml
+  files = [path] if path.is_file() else sorted(path.rglob('events.out.tfevents*'))
+  found = sorted({f.parent / 'config.yaml' for f in files if (f.parent / 'config.yaml').exists()})
+  configs = []
+  for file in found:
+    cfg = yaml.safe_load(file.read_text()) or {}
+    repeat = (cfg.get('env') or {}).get('action_repeat')
+    if not isinstance(repeat, int) or repeat < 1:
+      raise ValueError(f'{file}: env.action_repeat is {repeat!r}; expected a positive integer.')
+    configs.append({'repeat': repeat, 'algo': (cfg.get('algo') or {}).get('name'),
+                    'env': str((cfg.get('env') or {}).get('id')), 'path': str(file)})
+  if len({c['repeat'] for c in configs}) > 1:
+    raise ValueError(f"'{path}' holds sheeprl runs of different action repeats: " + ', '.join(
+        f"{c['path']}: {c['repeat']}" for c in configs) + '; compare them one at a time.')
+  return configs[0] if configs else None
+
+
 def load(path, fmt=None, task=None, label=None, unit='env_steps', repeat=1):
   """One run as {task, method, seed, xs, ys, unit, format, path}; xs in env steps."""
   path = pathlib.Path(path).expanduser()
@@ -91,12 +122,24 @@ def load(path, fmt=None, task=None, label=None, unit='env_steps', repeat=1):
     raise ValueError(f"Unknown unit '{unit}'. Valid: {', '.join(UNITS)}.")
   if unit == 'agent_steps' and repeat == 1:
     raise ValueError(f"'{path}' counts agent steps: pass --repeat (4 for Atari, 2 for DMC).")
-  seed = 0
+  seed, note = 0, None
   if fmt == 'dreamer_tf':
     run = json.loads(((path / 'scores.json') if path.is_dir() else path).read_text())[0]
     xs, ys, task, seed = run['xs'], run['ys'], run['task'].split('_', 1)[1], run['seed']
   elif fmt == 'sheeprl':
     xs, ys = read_events(path, FORMATS[fmt][0])
+    config = sheeprl_config(path)
+    if config is None and unit != 'agent_steps':
+      raise ValueError(f"'{path}' (sheeprl) logs policy steps and has no config.yaml beside its "
+                       'events naming the action repeat: pass --unit agent_steps --repeat R '
+                       '(4 for Atari, 2 for DMC).')
+    if config:
+      if unit == 'agent_steps' and repeat != config['repeat']:
+        raise ValueError(f"--repeat {repeat} contradicts env.action_repeat {config['repeat']} "
+                         f"of {config['path']}.")
+      repeat, task = config['repeat'], task or task_of(config['env'])
+      note = (f"{path}: sheeprl {config['algo']} on {config['env']}, Rewards/rew_avg against "
+              f"policy steps x env.action_repeat {repeat} (from {config['path']}) = env steps")
   else:
     file = path
     if path.is_dir():
@@ -107,7 +150,7 @@ def load(path, fmt=None, task=None, label=None, unit='env_steps', repeat=1):
   if not task:
     raise ValueError(f"'{path}' ({fmt}) does not name its task: pass --task.")
   return {'task': task, 'method': label or fmt, 'seed': seed, 'format': fmt, 'path': str(path),
-          'xs': [x * repeat for x in xs], 'ys': list(ys), 'unit': 'env_steps'}
+          'xs': [x * repeat for x in xs], 'ys': list(ys), 'unit': 'env_steps', 'note': note}
 
 
 def parse_source(text):
@@ -162,6 +205,9 @@ def main(argv=None):
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  for run in runs:
+    if run['note']:
+      print(run['note'])
   for row in rows:
     print(fmt_row(row, args.frames))
   if args.plot:

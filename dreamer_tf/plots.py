@@ -50,6 +50,15 @@ def smooth(xs, ys):
   return np.asarray(xs[k - 1:]), np.convolve(ys, np.ones(k) / k, mode='valid')
 
 
+def _run(ax, xs, ys, color, label, lw=1.2):
+  """One run: the running mean of its episodes, or, too few for that, its points joined and
+  marked (a run of one episode would otherwise draw nothing)."""
+  if len(xs) >= 5:
+    ax.plot(*smooth(xs, ys), color=color, lw=lw, label=label)
+  elif len(xs):
+    ax.plot(xs, ys, color=color, lw=lw, marker='o', ms=5, label=label)
+
+
 def _published_band(ax, runs, limit):
   xs, mean, std = seed_mean(runs, limit)
   ok = np.isfinite(mean)
@@ -82,8 +91,7 @@ def learning(path, ours, benchmark, task, against, budget=None, others=True):
   for i, run in enumerate(ours):
     ax.scatter(run['xs'], run['ys'], s=6, color='tab:blue', alpha=0.4,
                label='ours: training episodes' if i == 0 else None)
-    if len(run['xs']) >= 5:
-      ax.plot(*smooth(run['xs'], run['ys']), color='tab:blue', label=f'ours seed {run.get("seed", i)}')
+    _run(ax, run['xs'], run['ys'], 'tab:blue', f'ours seed {run.get("seed", i)}', lw=1.5)
   _save(plt, fig, ax, path, f'{benchmark} {task}: dreamer_tf vs published',
         f'env steps ({published.unit(benchmark)})', 'episode return', budget)
 
@@ -103,8 +111,7 @@ def compare(path, runs, published_runs, title, budget=None):
   for run in runs:
     first = run['method'] not in colors
     color = colors.setdefault(run['method'], palette[len(colors) % len(palette)])
-    ax.plot(*smooth(run['xs'], run['ys']), color=color, lw=1.2,
-            label=f"{run['method']} ({run['format']})" if first else None)
+    _run(ax, run['xs'], run['ys'], color, f"{run['method']} ({run['format']})" if first else None)
   _save(plt, fig, ax, path, title, 'env steps', 'episode return', budget)
 
 

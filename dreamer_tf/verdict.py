@@ -17,8 +17,12 @@ published [min, max]" fails a faithful single seed 1/3 of the time with 5 publis
 does not tighten with more of our seeds. Published sets with one seed have no spread: NO SPREAD.
 
     python -m dreamer_tf.verdict RUN_DIR [RUN_DIR ...] [--frames N] [--benchmark B] [--against M]
+    python -m dreamer_tf.verdict --curve RUN_DIR ...   # also the verdict along the curve
 
 Run dirs of the same task and method are pooled as seeds. Exit status 0 only if all MATCH.
+`--curve` judges the seeds again at every published point of the reference curve up to the
+budget (and at the budget), each point by the same rules; a run still going is judged up to its
+last episode.
 """
 import argparse
 import json
@@ -107,6 +111,40 @@ def judge(benchmark, task, method, xs, ys, frames, against=None):
   return judge_seeds(benchmark, task, method, [(xs, ys)], frames, against)
 
 
+def points(benchmark, task, reference, budget):
+  """The x of the published `reference` curves of `task` in (0, budget], and the budget."""
+  xs = {float(x) for r in published.runs(benchmark, task, reference) for x in r['xs']}
+  return sorted({x for x in xs if 0 < x <= budget} | {float(budget)})
+
+
+def judge_curve(benchmark, task, method, seeds, budget, against=None):
+  """judge_seeds at every published point up to `budget` (points): the verdict along the
+  curve, one result per point; [] for a method without published seeds (no_reference)."""
+  final = judge_seeds(benchmark, task, method, seeds, budget, against)
+  if final['verdict'] == 'NO_REFERENCE':
+    return []
+  return [judge_seeds(benchmark, task, method, seeds, x, against)
+          for x in points(benchmark, task, final['method'], budget)[:-1]] + [final]
+
+
+def curve_table(results):
+  """Terminal table of judge_curve's results."""
+  if not results:
+    return '  (no published reference curve)'
+  def num(v):
+    return '-' if v is None else f'{v:.2f}'
+  rows = [('frames' if results[0]['unit'] == 'frames' else 'env steps', 'window', 'ours',
+           'seeds', 'episodes', 'published', 'band', 'verdict')]
+  for r in results:
+    rows.append((f"{r['frames']:,}", f"({r['window'][0]:,.0f}, {r['window'][1]:,.0f}]",
+                 num(r['ours']), str(len(r['ours_seeds'])), str(r['our_episodes']),
+                 _pm(r['published_mean'], r['published_std']) if r['published'] else '-',
+                 f"[{r['band'][0]:.2f}, {r['band'][1]:.2f}]" if r['band'] else '-',
+                 r['verdict']))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  return '\n'.join('  ' + '  '.join(c.rjust(w) for c, w in zip(row, widths)) for row in rows)
+
+
 def no_reference(benchmark, task, method, seeds, frames):
   """Result for a method without published seeds on `benchmark` (e.g. DreamerV1/V2 proprio):
   our window mean over the pooled episodes of `seeds`, verdict NO_REFERENCE, and where the
@@ -192,11 +230,14 @@ def benchmark_of(suite, frames, benchmark=None, env=None):
   return 'dmc_proprio' if env.get('proprio') else 'dmc_vision'
 
 
-def judge_runs(logdirs, frames=None, benchmark=None, against=None):
-  """Pools run dirs by (benchmark, task, method) as seeds; one result per group."""
+def judge_runs(logdirs, frames=None, benchmark=None, against=None, curve=False):
+  """Pools run dirs by (benchmark, task, method) as seeds; one result per group, with
+  `curve` (judge_curve) if asked."""
   groups = {}
   for logdir in logdirs:
     suite, task, method, seed, xs, ys, reached, env = load_run(logdir)
+    if curve and frames is None and reached is None and xs:
+      reached = max(xs)  # a run still going: up to its last episode
     if frames is None and reached is None:
       raise FileNotFoundError(f'{logdir} has no summary.json (the run has not finished); '
                               'pass --frames to judge it at a budget.')
@@ -209,8 +250,10 @@ def judge_runs(logdirs, frames=None, benchmark=None, against=None):
       raise ValueError(f"Seeds of {task}/{method} reached different budgets "
                        f"({', '.join(f'{m[0]}: {m[3]:,}' for m in members)}); pass --frames.")
     budget = budgets.pop()
-    results.append(judge_seeds(bench, task, method, [(m[1], m[2]) for m in members], budget,
-                               against))
+    seeds = [(m[1], m[2]) for m in members]
+    results.append(judge_seeds(bench, task, method, seeds, budget, against))
+    if curve:
+      results[-1]['curve'] = judge_curve(bench, task, method, seeds, budget, against)
   return results
 
 
@@ -224,13 +267,18 @@ def main(argv=None):
   parser.add_argument('--against', default=None,
                       help='published method to judge against (default: dreamerv3 -> '
                       'dreamerv3_2023, the 2023 paper runs; e.g. dreamerv3 for the 2024 set)')
+  parser.add_argument('--curve', action='store_true',
+                      help='also the verdict at every published point up to the budget')
   args = parser.parse_args(argv)
   try:
-    results = judge_runs(args.logdirs, args.frames, args.benchmark, args.against)
+    results = judge_runs(args.logdirs, args.frames, args.benchmark, args.against, args.curve)
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   for result in results:
+    if args.curve:
+      print(f"Along the curve: {result['task']}, ours vs {result['method']} on "
+            f"{result['benchmark']}:\n{curve_table(result['curve'])}")
     print(line(result))
   hns = [r['ours_hns'] for r in results if r['ours_hns'] is not None]
   if len(hns) > 1:
