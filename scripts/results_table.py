@@ -51,6 +51,13 @@ NOTES = {
         'verdict': 'learns (no published reference)',
         'wall': '16.1 min (CPU shared with test runs)',
     },
+    'dummy_cont_dreamerpro': {
+        'task': 'dummy_cont (random prefill policy ~60, max 100)',
+        'preset': 'dreamerpro + dreamerpro_dmc + debug, small-task overrides (SMALL_CONT, '
+                  '30 Gaussian latents, 1 update per step, 64 prototypes frozen for 250 updates)',
+        'verdict': 'learns (no published reference)',
+        'wall': '26.2 min (CPU shared with four or five other runs, 0.63 s/update)',
+    },
     'cartpole_balance_proprio_dreamerv1': {
         'task': 'dmc_cartpole_balance, states (random policy ~250)',
         'preset': 'dreamerv1 + dreamerv1_proprio, reduced widths (128 units, 2 layers, batch '
