@@ -28,6 +28,8 @@ def main(argv=None):
   parser.add_argument('--window', type=int, default=20)
   parser.add_argument('--line', nargs=2, action='append', default=[], metavar=('Y', 'LABEL'))
   parser.add_argument('--out', default=None)
+  parser.add_argument('--wall', default=None,
+                      help="wall time for the title (summary.json's covers only the last resume)")
   args = parser.parse_args(argv)
   rundir = pathlib.Path(args.rundir)
   scores = json.loads((rundir / 'scores.json').read_text())
@@ -53,8 +55,8 @@ def main(argv=None):
   for y, label in args.line:
     ax.axhline(float(y), color='k', ls='--', lw=0.8, label=label)
   if summary:
-    title += (f"\n{summary['step']:,} agent steps, {summary['updates']:,} updates, "
-              f"{summary['wall_seconds'] / 60:.0f} min")
+    wall = args.wall or f"{summary['wall_seconds'] / 60:.0f} min"
+    title += f"\n{summary['step']:,} agent steps, {summary['updates']:,} updates, {wall}"
   ax.set(title=title, xlabel='agent steps', ylabel='episode return')
   ax.grid(alpha=0.3)
   ax.legend(loc='best', fontsize=7)

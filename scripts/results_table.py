@@ -82,6 +82,15 @@ NOTES = {
                    '37 min) to ~80k, then fell to 141.2 (last 20)',
         'wall': '76 min (CPU shared with 1-3 other jobs, load 5-10; 0.7-0.8 s/update)',
     },
+    'gym_pendulum_dreamerv3': {
+        'task': 'gym:Pendulum-v1 (random policy ~-1270, best 0)',
+        'preset': 'dreamerv3 + gym + gym_small (as CartPole; `python -m dreamer_tf.train --task '
+                  'gym:Pendulum-v1 --preset gym_small`; run to 60k steps, resumed to 100k)',
+        'verdict': 'max 20-episode mean -185.2 (at agent step 98,391), last 20 -196.8; still '
+                   'rising at the budget',
+        'wall': '142 min, of which ~75 min starved at nice 19 beside the CartPole run; the last '
+                '40k steps (2,500 updates) took 26 min (0.62 s/update, CPU shared)',
+    },
 }
 HEADER = ('| run | task | agent / preset | agent steps (frames) | updates | seeds | score | '
           'verdict | hardware | wall time |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
