@@ -32,9 +32,6 @@ class Driver:
     self.episodes = [{'score': 0.0, 'length': 0} for _ in range(len(self.env))]
     self.on_step, self.on_episode = [], []
 
-  def reset(self):
-    self.obs = None
-
   def save(self):
     """JSON-able position, or None when an env state cannot be saved."""
     if not self.env.savable:
