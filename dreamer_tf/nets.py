@@ -57,6 +57,28 @@ class Norm(keras.layers.Layer):
   def call(self, x):
     return x if self.ln is None else self.ln(x)
 
+  def build_for(self, shape):
+    """Creates the scale and offset for inputs of `shape` before a call (variables cannot be
+    created inside `tf.recompute_grad`, see `NormAct`)."""
+    if self.ln is not None and not self.ln.built:
+      self.ln.build(tf.TensorShape(shape))
+    self.built = True
+
+
+class NormAct:
+  """act(norm(x)) of a conv stage (N, H, W, channels) whose backward pass recomputes the norm and
+  the activation from x instead of keeping their outputs (rematerialisation). Over the
+  N x 32 x 32 x C maps of the image encoder and decoder this takes 0.65 GB (a third) off the XS
+  update's peak tensor memory at no measurable cost in time (README, Performance); values and
+  gradients are unchanged (tests/test_agent.py, tests/official)."""
+
+  def __init__(self, norm, act, channels, dtype):
+    norm.build_for([None, None, None, channels])
+    self.fn = tf.recompute_grad(lambda x: act(tf.cast(norm(x), dtype)))
+
+  def __call__(self, x):
+    return self.fn(x)
+
 
 class Linear(keras.layers.Layer):
   """Dense -> norm -> act; no bias when normed (nets.Linear) unless `bias` says otherwise."""
@@ -198,11 +220,13 @@ class ConvEncoder(keras.layers.Layer):
           kernel_initializer=initializer(winit, fan)))
       self.norms.append(Norm(norm))
     self.act = get_act(act)
+    self.norm_acts = [NormAct(n, self.act, c.filters, self.compute_dtype)
+                      for n, c in zip(self.norms, self.convs)]
 
   def call(self, x):  # (N, H, W, C) in [0, 1] -> (N, minres * minres * depth * 2**(stages-1))
     x = tf.cast(x, self.compute_dtype) - 0.5
-    for conv, norm in zip(self.convs, self.norms):
-      x = self.act(tf.cast(norm(conv(x)), self.compute_dtype))
+    for conv, norm_act in zip(self.convs, self.norm_acts):
+      x = norm_act(conv(x))
     return tf.reshape(x, [tf.shape(x)[0], np.prod(x.shape[1:])])
 
 
@@ -224,14 +248,16 @@ class ConvDecoder(keras.layers.Layer):
           kernel_initializer=initializer('uniform', 'avg') if last else initializer(winit, fan)))
       self.norms.append(None if last else Norm(norm))
     self.act = get_act(act)
+    self.norm_acts = [None if n is None else NormAct(n, self.act, c.filters, self.compute_dtype)
+                      for n, c in zip(self.norms, self.convs)]
 
   def call(self, x):  # (N, F) -> (N, H, W, C)
     x = tf.reshape(self.inp(tf.cast(x, self.compute_dtype)),
                    [-1, self.minres, self.minres, self.depth0])
-    for conv, norm in zip(self.convs, self.norms):
+    for conv, norm_act in zip(self.convs, self.norm_acts):
       x = conv(x)
-      if norm is not None:
-        x = self.act(tf.cast(norm(x), self.compute_dtype))
+      if norm_act is not None:
+        x = norm_act(x)
     x = tf.cast(x, tf.float32)
     return tf.sigmoid(x) if self.sigmoid else x + 0.5
 

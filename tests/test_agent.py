@@ -154,3 +154,48 @@ def test_dreamerv1_v2_conv_nets_shapes_and_counts():
     outs = [32 * depth, 4 * depth, 2 * depth, depth, 3]
     convs = sum(k * k * a * b + b for k, a, b in zip((5, 5, 6, 6), outs[:-1], outs[1:]))
     assert sum(np.prod(v.shape) for v in dec.weights) == 230 * 32 * depth + 32 * depth + convs
+
+
+@pytest.mark.parametrize('net', ['encoder', 'decoder'])
+def test_rematerialised_norm_and_activation_change_no_value_or_gradient(net):
+  """The V3 conv stacks recompute each stage's norm + SiLU in the backward pass (nets.NormAct):
+  outputs and the gradients of every weight (the norms' scale and offset included) equal those
+  of the plain composition act(norm(conv(x))) on the same layers, to the last bit."""
+  from dreamer_tf import nets
+  rng = np.random.default_rng(0)
+  if net == 'encoder':
+    layer = nets.ConvEncoder(16, 4, 'silu', 'layer', 'normal', 'avg')
+    x = tf.constant(rng.uniform(size=(3, 16, 16, 3)), tf.float32)
+  else:
+    layer = nets.ConvDecoder((16, 16, 3), 4, 'silu', 'layer', 'normal', 'avg')
+    x = tf.constant(rng.normal(size=(3, 10)), tf.float32)
+  layer(x)
+  for norm in layer.norms:  # scale and offset away from their initial ones and zeros
+    if norm is not None:
+      for v in norm.ln.weights:
+        v.assign(rng.normal(1.0, 0.5, v.shape))
+
+  def plain(x):
+    if net == 'encoder':
+      h = x - 0.5
+      for conv, norm in zip(layer.convs, layer.norms):
+        h = tf.nn.silu(norm(conv(h)))
+      return tf.reshape(h, [3, -1])
+    h = tf.reshape(layer.inp(x), [-1, 4, 4, layer.depth0])
+    for conv, norm in zip(layer.convs, layer.norms):
+      h = conv(h) if norm is None else tf.nn.silu(norm(conv(h)))
+    return h + 0.5
+
+  weights = layer.trainable_weights
+  assert len(weights) == len({id(w) for w in weights}) > 2 * len(layer.convs)
+  results = []
+  for fn in (layer, plain):
+    with tf.GradientTape() as tape:
+      y = fn(x)
+      loss = tf.reduce_sum(tf.sin(3.0 * y))
+    results.append((y, tape.gradient(loss, weights)))
+  (y1, g1), (y2, g2) = results
+  np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+  for w, a, b in zip(weights, g1, g2):
+    assert a is not None, w.name
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=w.name)
