@@ -9,6 +9,9 @@ ops, norms and the twohot/softmax heads' non-matmul work are not counted, and in
 first layers are counted although not needed, so the figure is the matmul work to within a few
 percent.
 """
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -61,10 +64,10 @@ def count_update_flops(agent, batch):
   return total
 
 
-def matmul_peak(n=4096, repeats=10):
-  """float32 GFLOP/s of the fastest of `repeats` n x n matmuls (compiled, warm)."""
-  a = tf.random.normal([n, n])
-  b = tf.random.normal([n, n])
+def matmul_peak(n=4096, repeats=10, dtype=tf.float32):
+  """GFLOP/s of the fastest of `repeats` n x n matmuls in `dtype` (compiled, warm)."""
+  a = tf.cast(tf.random.normal([n, n]), dtype)
+  b = tf.cast(tf.random.normal([n, n]), dtype)
   fn = tf.function(lambda: tf.matmul(a, b))
   fn().numpy()
   best = np.inf
@@ -73,3 +76,31 @@ def matmul_peak(n=4096, repeats=10):
     fn().numpy()
     best = min(best, time.time() - t)
   return 2.0 * n ** 3 / best / 1e9
+
+
+NUMPY_PEAK = """
+import time
+import numpy as np
+a, b = (np.random.rand(4096, 4096).astype(np.float32) for _ in range(2))
+a @ b
+best = float('inf')
+for _ in range(5):
+  t = time.perf_counter()
+  a @ b
+  best = min(best, time.perf_counter() - t)
+print(2 * 4096 ** 3 / best / 1e9)
+"""
+
+
+def matmul_peaks():
+  """The CPU's matmul peaks (GFLOP/s): TensorFlow's float32 and bfloat16, and numpy's float32
+  with OPENBLAS_CORETYPE unset (a machine setting of Haswell halves OpenBLAS's speed on AVX-512),
+  for reference. `peak` is the best of TensorFlow's two, the ceiling for any fraction of peak."""
+  env = {k: v for k, v in os.environ.items() if k != 'OPENBLAS_CORETYPE'}
+  done = subprocess.run([sys.executable, '-c', NUMPY_PEAK], env=env, capture_output=True,
+                        text=True)
+  peaks = {'tf_float32': matmul_peak(dtype=tf.float32),
+           'tf_bfloat16': matmul_peak(dtype=tf.bfloat16),
+           'numpy_float32': float(done.stdout) if done.returncode == 0 else None}
+  peaks['peak'] = max(peaks['tf_float32'], peaks['tf_bfloat16'])
+  return peaks

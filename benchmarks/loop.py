@@ -35,6 +35,8 @@ def main():
   parser.add_argument('--seconds', type=float, default=300.0)
   parser.add_argument('--train-ratio', type=float, default=256.0)
   parser.add_argument('--json', default=None)
+  parser.add_argument('--print-updates', action='store_true',
+                      help="print 'PEERS_UPDATE <begin> <end>' per update (benchmarks/peers.py)")
   args, overrides = parser.parse_known_args()
   presets = ['dreamerv3', 'atari100k', args.size]
   config = config_lib.load(presets, overrides).update({
@@ -47,6 +49,8 @@ def main():
     begin = time.time()
     out = train(self, batch)
     updates.append((begin, time.time()))
+    if args.print_updates:
+      print(f'PEERS_UPDATE {begin:.6f} {updates[-1][1]:.6f}', flush=True)
     return out
 
   def counted_policy(self, *a, **k):
@@ -74,6 +78,7 @@ def main():
       'presets': presets, 'train_ratio': args.train_ratio, 'seconds': args.seconds,
       'batch': [config.batch_size, config.batch_length], 'precision': config.precision,
       'start_to_first_update_s': first - START,
+      'start_to_first_update_done_s': updates[0][1] - START,
       'first_update_s': updates[0][1] - updates[0][0],
       'updates': len(updates), 'agent_steps_after_first_update': len(after),
       'sec_per_update_median': float(np.median(durations)),

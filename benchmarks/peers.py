@@ -1,15 +1,20 @@
-"""Peer benchmark: the train step of two other DreamerV3 implementations on this machine, run by
-their own training entry points on Atari Pong 64x64, batch 16 x 64, float32, CPU only, so that
-benchmarks/loop.py's figures can be compared with theirs from one run on the same machine.
+"""Peer benchmark: the train step of two other DreamerV3 implementations and ours on this
+machine, each run by its own training entry point on Atari Pong 64x64, batch 16 x 64, CPU only,
+one program at a time, printed as the ratios of issue 15's goals from one run.
 
-    python benchmarks/peers.py --setup --peer all --seconds 300    # install, then measure all
-    python benchmarks/peers.py --peer sheeprl-xs --seconds 300      # venvs already there
-    python benchmarks/peers.py --peer jax-size1m --seconds 120 --json jax.json
+    .venv/bin/python benchmarks/peers.py --setup --seconds 200     # install, then measure all
+    .venv/bin/python benchmarks/peers.py --peer sheeprl-xs --peer ours-xs --seconds 200
+    .venv/bin/python benchmarks/peers.py --peer jax-size1m --seconds 120 --json jax.json
 
-Peers (each in its own virtualenv under --root, default /tmp/peers):
-  sheeprl-xs   sheeprl 0.8.4 (PyTorch), `exp=dreamer_v3 algo=dreamer_v3_XS` (the 2023 paper's XS)
-  sheeprl-1m   sheeprl 0.8.4, `exp=dreamer_v3_5 algo=dreamer_v3_5_1M` (the official `size1m`)
-  jax-size1m   danijar/dreamerv3 (the 2024 JAX rewrite), `--configs atari100k size1m`
+Programs (the peers each in its own virtualenv under --root, default /tmp/peers):
+  sheeprl-xs       sheeprl 0.8.4 (PyTorch), `exp=dreamer_v3 algo=dreamer_v3_XS` (the paper's XS)
+  sheeprl-s        sheeprl 0.8.4, `exp=dreamer_v3 algo=dreamer_v3_S` (S, 2023 atari100k's size)
+  sheeprl-xs-bf16  sheeprl-xs with `fabric.precision=bf16-mixed` (autocast to bfloat16)
+  sheeprl-1m       sheeprl 0.8.4, `exp=dreamer_v3_5 algo=dreamer_v3_5_1M` (the official `size1m`)
+  jax-size1m       danijar/dreamerv3 (the 2024 JAX rewrite), `--configs atari100k size1m`
+  ours-xs, ours-s, ours-xs-bf16, ours-size1m
+                   dreamer_tf's benchmarks/loop.py (`--size`, bf16: `--precision=bfloat16`),
+                   run by this interpreter from this checkout
 
 Each peer runs as a subprocess for --seconds, in a new session, then gets SIGINT (SIGKILL if it
 lingers). Neither peer prints a line per update, so the subprocess is started through a small
@@ -26,16 +31,20 @@ counts: sheeprl's world model, actor and critic counted by the launcher at the f
 dreamerv3's from its own `Optimizer ... has N params` banner (also XLA's FLOPs of a train step).
 Both peers act with their policy (dreamerv3, sheeprl's dreamer_v3_5) or at random (sheeprl's
 dreamer_v3) until the replay holds one batch (16 x 64 steps), then train at train ratio 256.
-The figures move a lot with other load on the machine: measure on an idle one.
+The figures move a lot with other load on the machine: measure on an idle one. Each result
+carries `probe_before`, the matmul speed of the machine just before the program ran (probe()).
+Run it with the interpreter of this checkout's venv (ours and the probe import dreamer_tf / TF).
 
 --setup creates what is missing (idempotent): the sheeprl venv (torch==2.13.0 first, then
 sheeprl[atari]==0.8.4 with torch pinned by a constraint file), and the JAX venv with the
 requirements of the dreamerv3 source, made CPU-only (jax[cuda12]==V -> jax==V jaxlib==V, no
-nvidia-* and no autorom: ale_py ships the ROMs). The dreamerv3 source is exported from a bare
-git directory (--dreamerv3-git, e.g. one brought by the search tool's fetch) to --root.
+nvidia-* and no autorom: ale_py ships the ROMs). The dreamerv3 source is commit
+DREAMERV3_COMMIT, exported from --dreamerv3-git: a git URL (default: GitHub, cloned once into
+--root) or the path of a local clone or bare git directory.
 """
 import argparse
 import ast
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -49,12 +58,36 @@ import numpy as np
 
 SHEEPRL_VERSION = '0.8.4'
 TORCH_VERSION = '2.13.0'
-DREAMERV3_GIT = '/work/.mirror/danijar+dreamerv3/repo'
+DREAMERV3_GIT = 'https://github.com/danijar/dreamerv3'
+DREAMERV3_COMMIT = 'e3f02248693a79dc8b0ebd62c93683888ddaccfe'  # the rewrite (2024)
 
 # The train ratio (replayed steps per policy step) of dreamer_tf's atari100k runs and loop.py.
 TRAIN_RATIO = 256.0
 BATCH, LENGTH = 16, 64
-PEERS = ('sheeprl-xs', 'sheeprl-1m', 'jax-size1m')
+OURS = {'ours-xs': ['--size', 'xs'], 'ours-s': ['--size', 's'],
+        'ours-xs-bf16': ['--size', 'xs', '--precision=bfloat16'],
+        'ours-size1m': ['--size', 'size1m']}
+SHEEPRL = {  # sheeprl's configs/exp/*.yaml and configs/algo/*.yaml
+    'sheeprl-xs': ('dreamer_v3', ['exp=dreamer_v3', 'algo=dreamer_v3_XS']),
+    'sheeprl-s': ('dreamer_v3', ['exp=dreamer_v3', 'algo=dreamer_v3_S']),
+    'sheeprl-xs-bf16': ('dreamer_v3', ['exp=dreamer_v3', 'algo=dreamer_v3_XS']),
+    'sheeprl-1m': ('dreamer_v3_5', ['exp=dreamer_v3_5', 'algo=dreamer_v3_5_1M'])}
+PEERS = (*SHEEPRL, 'jax-size1m', *OURS)
+# The goals of issue 15: (name, numerator, denominator, figure, goal as text).
+RATIOS = (
+    ('XS float32 s/update, ours / sheeprl', 'ours-xs', 'sheeprl-xs', 'sec_per_update_median',
+     '<= 0.5'),
+    ('S float32 s/update, ours / sheeprl', 'ours-s', 'sheeprl-s', 'sec_per_update_median',
+     '<= 0.4'),
+    ('XS bfloat16 / float32 s/update, ours', 'ours-xs-bf16', 'ours-xs', 'sec_per_update_median',
+     '<= 0.6'),
+    ('XS bf16-mixed / float32 s/update, sheeprl', 'sheeprl-xs-bf16', 'sheeprl-xs',
+     'sec_per_update_median', 'beside'),
+    ('XS peak RSS, ours / sheeprl', 'ours-xs', 'sheeprl-xs', 'peak_rss_gb', '< 1'),
+    ('XS start -> first update done, ours (s)', 'ours-xs', None, 'start_to_first_update_s',
+     '<= 8 s'),
+    ('size1m s/update, ours / official JAX', 'ours-size1m', 'jax-size1m',
+     'sec_per_update_median', '<= 0.5'))
 
 # Launchers: run in the peer's venv, wrap its update with a timer, then call its entry point.
 SHEEPRL_LAUNCHER = r'''
@@ -135,20 +168,28 @@ def setup_sheeprl(root):
   sh([pip, 'install', '-c', constraint, f'sheeprl[atari]=={SHEEPRL_VERSION}'])
 
 
-def export_dreamerv3(root, git_dir):
+def export_dreamerv3(root, source):
+  """The dreamerv3 source at DREAMERV3_COMMIT under root, from a git URL or a local git dir."""
   src = root / 'dreamerv3-src'
   if (src / 'dreamerv3' / 'main.py').exists():
     return src
-  if not pathlib.Path(git_dir, 'HEAD').exists():
-    sys.exit(f'no dreamerv3 git directory at {git_dir}: bring github:danijar/dreamerv3 there '
-             '(a bare clone) or pass --dreamerv3-git.')
+  git_dir = pathlib.Path(source).expanduser()
+  if not git_dir.exists():  # a URL: one blobless clone, kept under root
+    git_dir = root / 'dreamerv3-git'
+    if not git_dir.exists():
+      sh(['git', 'clone', '--bare', '--filter=blob:none', source, git_dir])
+  elif (git_dir / '.git').exists():
+    git_dir = git_dir / '.git'
+  if not (git_dir / 'HEAD').exists():
+    sys.exit(f'no git directory at {source}: pass --dreamerv3-git a URL or a clone of '
+             'danijar/dreamerv3.')
   src.mkdir(parents=True, exist_ok=True)
-  archive = subprocess.run(['git', f'--git-dir={git_dir}', 'archive', 'HEAD'],
+  archive = subprocess.run(['git', f'--git-dir={git_dir}', 'archive', DREAMERV3_COMMIT],
                            check=True, capture_output=True).stdout
   subprocess.run(['tar', '-x', '-C', str(src)], input=archive, check=True)
-  commit = subprocess.run(['git', f'--git-dir={git_dir}', 'log', '-1', '--format=%H %cs'],
-                          check=True, capture_output=True, text=True).stdout.strip()
-  (src / 'PEERS_COMMIT').write_text(commit + '\n')
+  commit = subprocess.run(['git', f'--git-dir={git_dir}', 'log', '-1', '--format=%H %cs',
+                           DREAMERV3_COMMIT], check=True, capture_output=True, text=True)
+  (src / 'PEERS_COMMIT').write_text(commit.stdout.strip() + '\n')
   return src
 
 
@@ -183,22 +224,23 @@ def setup_jax(root, git_dir):
   sh([venv / 'bin' / 'pip', 'install', '-r', reqs])
 
 
-def peer_command(peer, root, logdir, threads):
+def peer_command(peer, root, logdir, threads, seconds):
   """The subprocess argv of one peer: its launcher and the overrides of its own config."""
-  if peer.startswith('sheeprl'):
+  if peer in OURS:
+    script = pathlib.Path(__file__).resolve().parent / 'loop.py'
+    return [sys.executable, '-u', script, *OURS[peer], '--seconds', seconds, '--train-ratio',
+            TRAIN_RATIO, '--print-updates', '--json', logdir / 'result.json']
+  if peer in SHEEPRL:
     python = root / 'sheeprl-venv' / 'bin' / 'python'
     launcher = root / 'launch_sheeprl.py'
     launcher.write_text(SHEEPRL_LAUNCHER)
-    if peer == 'sheeprl-xs':  # configs/exp/dreamer_v3.yaml, configs/algo/dreamer_v3_XS.yaml
-      module, preset = 'sheeprl.algos.dreamer_v3.dreamer_v3', ['exp=dreamer_v3',
-                                                              'algo=dreamer_v3_XS']
-    else:  # configs/exp/dreamer_v3_5.yaml, configs/algo/dreamer_v3_5_1M.yaml
-      module, preset = 'sheeprl.algos.dreamer_v3_5.dreamer_v3_5', ['exp=dreamer_v3_5',
-                                                                  'algo=dreamer_v3_5_1M']
+    algo, preset = SHEEPRL[peer]
+    module = f'sheeprl.algos.{algo}.{algo}'
+    precision = 'bf16-mixed' if peer.endswith('bf16') else '32-true'
     overrides = preset + [
         'env=atari', 'env.id=PongNoFrameskip-v4', 'env.num_envs=1', 'env.screen_size=64',
         'env.grayscale=False', 'env.capture_video=False',
-        'fabric.accelerator=cpu', 'fabric.devices=1', 'fabric.precision=32-true',
+        'fabric.accelerator=cpu', 'fabric.devices=1', f'fabric.precision={precision}',
         'float32_matmul_precision=highest', f'num_threads={threads}',
         f'algo.per_rank_batch_size={BATCH}', f'algo.per_rank_sequence_length={LENGTH}',
         # gradient steps per policy step: the train ratio over the steps of a batch
@@ -249,10 +291,40 @@ def tree_rss(root_pid):
   return total, len(tree)
 
 
+PROBE = """
+import sys, time
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
+a, b = tf.random.normal((2048, 2048)), tf.random.normal((2048, 2048))
+(a @ b).numpy()
+best = float('inf')
+for _ in range(5):
+  t = time.perf_counter()
+  for _ in range(10):
+    c = a @ b
+  c.numpy()
+  best = min(best, (time.perf_counter() - t) / 10)
+print(2 * 2048 ** 3 / best / 1e9)
+"""
+
+
+def probe(threads):
+  """The machine's state just before a program: 2048^2 float32 tf.matmul GFLOP/s on 1 thread and
+  on `threads` threads. This 2-vCPU machine has phases (README, Performance): the same update
+  takes 1.8 or 2.5 s as the 2-thread figure moves between ~500 and ~380 GFLOP/s."""
+  out = {}
+  for n in sorted({1, threads}):
+    done = subprocess.run([sys.executable, '-c', PROBE, str(n)], capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+    out[f'matmul_gflops_{n}_threads'] = float(done.stdout) if done.returncode == 0 else None
+  return out
+
+
 def run_peer(peer, root, seconds, threads, poll):
   logdir = root / 'runs' / f'{peer}-{time.strftime("%Y%m%d-%H%M%S")}'
   logdir.mkdir(parents=True)
-  cmd = peer_command(peer, root, logdir, threads)
+  cmd = peer_command(peer, root, logdir, threads, seconds)
+  machine = probe(threads)
   env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED='1',
              SDL_VIDEODRIVER='dummy', TF_CPP_MIN_LOG_LEVEL='3')
   for key in ('PYTHONPATH', 'VIRTUAL_ENV'):
@@ -281,7 +353,8 @@ def run_peer(peer, root, seconds, threads, poll):
   text = out_path.read_text(errors='replace')
   updates = [tuple(map(float, m.groups())) for m in
              re.finditer(r'^PEERS_UPDATE ([\d.]+) ([\d.]+)$', text, re.M)]
-  result = {'peer': peer, 'seconds': round(ran, 1), 'batch': [BATCH, LENGTH],
+  result = {'peer': peer, 'probe_before': machine, 'seconds': round(ran, 1),
+            'batch': [BATCH, LENGTH],
             'train_ratio': TRAIN_RATIO, 'threads': threads,
             'peak_rss_gb': peak / 1e9, 'peak_rss_processes': peak_procs,
             'updates': len(updates), 'logdir': str(logdir)}
@@ -327,15 +400,28 @@ def versions(root):
       found[venv] = json.loads(done.stdout) if done.returncode == 0 else done.stderr[-300:]
       found[venv + '_gb'] = sum(f.stat().st_size for f in (root / venv).rglob('*')
                                 if f.is_file() and not f.is_symlink()) / 1e9
+  found['ours'] = {n: importlib.metadata.version(n) for n in ('tensorflow', 'tf-keras')}
   commit = root / 'dreamerv3-src' / 'PEERS_COMMIT'
   if commit.exists():
     found['dreamerv3_commit'] = commit.read_text().strip()
   return found
 
 
+def ratios(results):
+  """The goals' figures (RATIOS) among the programs that ran and gave them."""
+  rows = []
+  for name, num, den, key, goal in RATIOS:
+    a = results.get(num, {}).get(key)
+    b = results.get(den, {}).get(key) if den else 1.0
+    if a is not None and b:
+      rows.append({'name': name, 'value': a / b, 'goal': goal, 'of': [num, den, key]})
+  return rows
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--peer', default='all', choices=[*PEERS, 'all'])
+  parser.add_argument('--peer', action='append', choices=[*PEERS, 'all'],
+                      help='a program to run (repeatable; default all, in the order listed)')
   parser.add_argument('--setup', action='store_true', help='create the missing venvs first')
   parser.add_argument('--seconds', type=float, default=300.0, help='run time of each peer')
   parser.add_argument('--threads', type=int, default=os.cpu_count(),
@@ -347,7 +433,7 @@ def main():
   args = parser.parse_args()
   root = pathlib.Path(args.root)
   root.mkdir(parents=True, exist_ok=True)
-  peers = PEERS if args.peer == 'all' else (args.peer,)
+  peers = PEERS if args.peer in (None, ['all']) else args.peer
   if args.setup:
     if any(p.startswith('sheeprl') for p in peers):
       setup_sheeprl(root)
@@ -360,7 +446,10 @@ def main():
   for peer in peers:  # one at a time: never two peers at once
     results[peer] = run_peer(peer, root, args.seconds, args.threads, args.poll)
     print(json.dumps(results[peer]), flush=True)
+  results['ratios'] = ratios(results)
   print(json.dumps(results, indent=1))
+  for row in results['ratios']:
+    print(f"{row['name']:<45} {row['value']:8.3f}   goal {row['goal']}")
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
 

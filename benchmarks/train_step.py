@@ -6,7 +6,8 @@ parameter counts, for any preset, on Pong-shaped data (64x64x3 uint8 images, 6 a
     python benchmarks/train_step.py --size s --compile xla --updates 10
 
 --flops counts the matmul/conv work of one update (benchmarks/flops.py) and reports the
-achieved GFLOP/s at the median time; --peak measures the CPU's float32 matmul peak to compare.
+achieved GFLOP/s at the median time; --peak measures the CPU's matmul peaks to compare against
+(benchmarks/flops.py matmul_peaks).
 """
 import argparse
 import json
@@ -39,7 +40,8 @@ def main():
   parser.add_argument('--phases', action='store_true',
                       help='also time the world-model and behaviour updates separately')
   parser.add_argument('--flops', action='store_true', help='count FLOPs of one update')
-  parser.add_argument('--peak', action='store_true', help='measure the float32 matmul peak')
+  parser.add_argument('--peak', action='store_true',
+                      help='measure the matmul peaks (float32, bfloat16)')
   args, overrides = parser.parse_known_args()
   config = config_lib.load(['dreamerv3', 'atari100k', args.size, *args.preset], overrides)
   space = {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
@@ -95,9 +97,11 @@ def main():
     work = flops_lib.count_update_flops(eager, batch)
     work['achieved_gflops'] = work['with_backward'] / np.median(times) / 1e9
   if args.peak:
-    work['matmul_peak_gflops'] = flops_lib.matmul_peak()
-    if 'achieved_gflops' in work:
-      work['fraction_of_peak'] = work['achieved_gflops'] / work['matmul_peak_gflops']
+    work['matmul_peaks_gflops'] = peaks = flops_lib.matmul_peaks()
+    if 'achieved_gflops' in work:  # against this precision's matmul, and against the best one
+      own = peaks['tf_bfloat16' if config.precision == 'bfloat16' else 'tf_float32']
+      work['fraction_of_own_precision_peak'] = work['achieved_gflops'] / own
+      work['fraction_of_peak'] = work['achieved_gflops'] / peaks['peak']
   counts = agent.param_counts()
   result = {
       'size': args.size, 'presets': ['dreamerv3', 'atari100k', args.size, *args.preset],

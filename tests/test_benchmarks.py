@@ -4,6 +4,7 @@ import sys
 import types
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras as keras
 
@@ -76,3 +77,44 @@ def test_gpu_check_says_when_there_is_no_gpu_and_projects_pong():
     del gpu_check.print
   assert 'Projected time to 60k frames (15,000 agent steps): 256.2 min' in lines[0]
   assert 'do not reach past the prefill' in lines[1]
+
+
+def test_peer_ratios_are_the_goals_figures_among_the_programs_that_ran():
+  """peers.ratios divides the named figures of two programs; a goal whose programs did not run
+  (or gave no figure) is left out rather than shown as zero."""
+  import peers
+  results = {'ours-xs': {'sec_per_update_median': 2.0, 'peak_rss_gb': 2.5,
+                         'start_to_first_update_s': 12.0},
+             'sheeprl-xs': {'sec_per_update_median': 4.0, 'peak_rss_gb': 2.6},
+             'ours-xs-bf16': {'sec_per_update_median': 1.5}}
+  rows = {row['name']: row['value'] for row in peers.ratios(results)}
+  assert rows == {'XS float32 s/update, ours / sheeprl': 0.5,
+                  'XS bfloat16 / float32 s/update, ours': 0.75,
+                  'XS peak RSS, ours / sheeprl': 2.5 / 2.6,
+                  'XS start -> first update done, ours (s)': 12.0}
+
+
+def test_peer_source_is_the_pinned_commit_of_a_local_git_dir(tmp_path, monkeypatch):
+  """The official source is exported at DREAMERV3_COMMIT from a given clone, never from a path
+  of a particular machine; a path that is not a git directory is refused with its name."""
+  import subprocess
+  import peers
+  assert not pathlib.Path(peers.DREAMERV3_GIT).exists() and '://' in peers.DREAMERV3_GIT
+  with pytest.raises(SystemExit, match='no git directory at'):
+    peers.export_dreamerv3(tmp_path / 'root', str(tmp_path))
+  repo = tmp_path / 'clone'
+  git = lambda *args: subprocess.run(['git', '-C', str(repo), *args], check=True,
+                                     capture_output=True, text=True).stdout.strip()
+  repo.mkdir()
+  git('init', '-q')
+  for text in ('pinned', 'later'):
+    (repo / 'dreamerv3').mkdir(exist_ok=True)
+    (repo / 'dreamerv3' / 'main.py').write_text(text)
+    git('add', '-A')
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', text)
+    if text == 'pinned':
+      pinned = git('rev-parse', 'HEAD')
+  monkeypatch.setattr(peers, 'DREAMERV3_COMMIT', pinned)
+  src = peers.export_dreamerv3(tmp_path / 'root', str(repo))
+  assert (src / 'dreamerv3' / 'main.py').read_text() == 'pinned'
+  assert (src / 'PEERS_COMMIT').read_text().startswith(pinned)

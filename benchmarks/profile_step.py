@@ -1,0 +1,103 @@
+"""Where the train step's time goes: runs a few updates under the TensorFlow profiler and prints
+the op time summed by op type, by outer name scope and by op.
+
+    python benchmarks/profile_step.py --size xs                    # float32, graph mode
+    python benchmarks/profile_step.py --size xs --precision bfloat16 --top 30
+
+Times are the profiler's per-op wall times on the executor threads, summed over --updates
+updates and divided by their count: ops running in parallel on the 2 intra-op threads both
+count, so the total can exceed the step's wall time. The step's own wall time is printed beside.
+"""
+import argparse
+import collections
+import glob
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+
+from dreamer_tf import agent as agent_lib  # noqa: E402
+from dreamer_tf import config as config_lib  # noqa: E402
+
+
+
+def pong_batch(config, seed=0):
+  B, T = config.batch_size, config.batch_length
+  rng = np.random.default_rng(seed)
+  batch = {'image': rng.integers(0, 256, (B, T, 64, 64, 3), dtype=np.uint8),
+           'reward': rng.normal(size=(B, T)).astype(np.float32),
+           'is_first': np.zeros((B, T), bool), 'is_terminal': np.zeros((B, T), bool),
+           'action': np.eye(6, dtype=np.float32)[rng.integers(0, 6, (B, T))]}
+  batch['is_first'][:, 0] = True
+  return batch
+
+
+def summarise(logdir, updates, type_filter=None):
+  """{op type | outer name scope | op: seconds} per update, from the newest xplane.pb."""
+  path = sorted(glob.glob(f'{logdir}/**/*.xplane.pb', recursive=True))[-1]
+  space = xplane_pb2.XSpace()
+  space.ParseFromString(pathlib.Path(path).read_bytes())
+  by_type, by_part, by_name = (collections.Counter() for _ in range(3))
+  for plane in space.planes:
+    if plane.name != '/host:CPU':
+      continue
+    names = {k: v.name for k, v in plane.event_metadata.items()}
+    for line in plane.lines:
+      if not line.name.startswith('tf_'):  # executor / oneDNN worker threads
+        continue
+      for event in line.events:
+        name = names.get(event.metadata_id, '')
+        if ':' not in name or '::' in name:  # graph ops are 'scope/name:Type'
+          continue
+        op_name, op_type = name.rsplit(':', 1)
+        seconds = event.duration_ps * 1e-12 / updates
+        if type_filter and op_type != type_filter:
+          continue
+        by_type[op_type] += seconds
+        by_part[op_name.split('/')[0]] += seconds
+        by_name[op_name] += seconds
+  return by_type, by_part, by_name
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--size', default='xs', choices=['size1m', 'xs', 's', 'm', 'l', 'xl'])
+  parser.add_argument('--preset', action='append', default=[])
+  parser.add_argument('--updates', type=int, default=3)
+  parser.add_argument('--top', type=int, default=20)
+  parser.add_argument('--type', default=None, help='list only the ops of this type, e.g. Cast')
+  args, overrides = parser.parse_known_args()
+  config = config_lib.load(['dreamerv3', 'atari100k', args.size, *args.preset], overrides)
+  space = {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
+           'is_last': ((), bool), 'is_terminal': ((), bool)}
+  agent = agent_lib.Agent(space, {'shape': (6,), 'discrete': True}, config)
+  batch = pong_batch(config)
+  for _ in range(2):  # compile, then one warm update outside the trace
+    agent.train(batch)
+  logdir = tempfile.mkdtemp(prefix='profile_step_')
+  tf.profiler.experimental.start(logdir)
+  t = time.time()
+  for _ in range(args.updates):
+    agent.train(batch)
+  wall = (time.time() - t) / args.updates
+  tf.profiler.experimental.stop()
+  by_type, by_part, by_name = summarise(logdir, args.updates, args.type)
+  total = sum(by_type.values())
+  print(f'{config.precision}, {config.compile}: {wall:.3f} s per update (wall), '
+        f'{total:.3f} s of op time per update')
+  for title, counter in (('op type', by_type), ('outer scope', by_part), ('op', by_name)):
+    print(f'\n{title:>40}  s/update  share')
+    for key, seconds in counter.most_common(args.top):
+      print(f'{key[-40:]:>40}  {seconds:8.3f}  {seconds / total:5.1%}')
+
+
+if __name__ == '__main__':
+  main()
