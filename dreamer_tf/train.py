@@ -22,7 +22,7 @@ if __name__ == '__main__':  # before TensorFlow's import: its start-up lines sta
 
 from dreamer_tf import envs, reproduction, verdict  # noqa: E402
 
-SIZES = ('xs', 's', 'm', 'l', 'xl')
+SIZES = ('size1m', 'xs', 's', 'm', 'l', 'xl')
 
 
 def parse(argv):

@@ -2,7 +2,7 @@
 published dreamerv3_2023 seeds at the same frame count.
 
     python reproduce/atari100k.py --game pong                    # paper budget: 100k steps
-    python reproduce/atari100k.py --game pong --steps 1500 --size xs --run.eval_eps=2
+    python reproduce/atari100k.py --game pong --steps 1500 --size size1m --run.eval_eps=2
     python reproduce/atari100k.py --game pong --logdir runs/x    # same command again resumes
 
 Options not listed below are config overrides (`--batch_size=8`, `--run.train_ratio=512`,
@@ -17,7 +17,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from dreamer_tf import quiet  # noqa: E402
 from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
-SIZES = ('xs', 's', 'm', 'l', 'xl')
+SIZES = ('size1m', 'xs', 's', 'm', 'l', 'xl')
+PAPER_STEPS = 100000
+# README, Performance: the S train step on this project's 2-core CPU (benchmarks/peers.py).
+S_SEC_PER_UPDATE_CPU = 3.9
 
 
 def parse(argv):
@@ -51,6 +54,23 @@ def main(argv=None):
       'atari100k', args.game, ['dreamerv3', 'atari100k', args.size, *args.preset], overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
       args.logdir or f'runs/atari100k/{args.game}/seed{args.seed}', args.force)
+  if args.steps < PAPER_STEPS:
+    explain_short_run(args)
+
+
+def explain_short_run(args):
+  """What a run below the paper budget shows, and what the paper's run costs."""
+  updates = PAPER_STEPS * 1024 // (16 * 64)  # atari100k train ratio 1024, batch 16 x 64
+  days = updates * S_SEC_PER_UPDATE_CPU / 86400
+  print(f"\nThis run: {args.steps:,} of the protocol's {PAPER_STEPS:,} agent steps, size "
+        f"'{args.size}'. It shows the whole pipeline (random prefill, training at the paper's "
+        "train ratio, evaluation, the verdict against the published seeds at the same frame "
+        "count), not learning: the verdict's band says where the published agent stands at "
+        f"this frame count.\nPaper budget: python reproduce/atari100k.py --game {args.game}  "
+        f"(S model, ~{updates:,} updates: ~{days:.1f} days at {S_SEC_PER_UPDATE_CPU} s/update "
+        "on 2 CPU cores; a GPU run, whose time this project has not measured: "
+        "benchmarks/gpu_check.py --learn-minutes M projects it on a GPU machine).", flush=True)
+
 
 if __name__ == '__main__':
   main()

@@ -17,11 +17,15 @@ SMALL_TASK = ['--task', 'dummy_disc', '--env.dummy.size', '16,16', '--run.log_ev
 
 
 @pytest.mark.slow
-def test_dreamerv3_learns_dummy_disc(tmp_path):
-  config = cfg.load(['dreamerv3', 'debug'], SMALL_TASK + ['--run.steps', '1500'])
+@pytest.mark.parametrize('precision', ['float32', 'bfloat16'])
+def test_dreamerv3_learns_dummy_disc(tmp_path, precision):
+  """Also in bfloat16, the reduced precision this CPU runs natively (`--precision=bfloat16`); a
+  non-finite loss or gradient norm would stop run.run with an error (run.py)."""
+  config = cfg.load(['dreamerv3', 'debug'],
+                    SMALL_TASK + ['--run.steps', '1500', '--precision', precision])
   out = run.run(config, tmp_path)
   scores = [e['score'] for e in out['episodes']]
-  print('returns', scores)
+  print(precision, 'returns', scores)
   assert np.mean(scores[:2]) < 35            # random-policy level at the start
   assert np.mean(scores[-4:]) > 40           # well above random (25) after ~2.5k updates
 
