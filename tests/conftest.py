@@ -2,9 +2,10 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import numpy as np
-import pytest
-import tensorflow as tf
+import dreamer_tf  # noqa: F401,E402  (before TensorFlow: the runtime defaults it sets)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 tf.config.experimental.enable_op_determinism()
 

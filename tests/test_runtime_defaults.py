@@ -1,0 +1,43 @@
+"""What importing dreamer_tf sets for TensorFlow (dreamer_tf/__init__.py), checked in a fresh
+process each: oneDNN on every x86 CPU (TF_ENABLE_ONEDNN_OPTS), whose allocator reuses freed
+memory instead of faulting every large tensor's pages in again; a user's own setting wins."""
+import os
+import subprocess
+import sys
+
+PAGE_FAULTS = '''
+import resource
+import dreamer_tf
+import tensorflow as tf
+x = tf.ones([4096, 4096])  # 64 MB: malloc maps it fresh from the kernel each time
+for _ in range(3):
+  (x * 2.0).numpy()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+  y = x * 2.0
+  del y
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+'''
+ONEDNN = '''
+import dreamer_tf
+from tensorflow.python.util import _pywrap_util_port
+print(_pywrap_util_port.IsMklEnabled())
+'''
+
+
+def run(code, **env_vars):
+  env = {k: v for k, v in os.environ.items()
+         if k != 'TF_ENABLE_ONEDNN_OPTS'}
+  done = subprocess.run([sys.executable, '-c', code], env={**env, **env_vars},
+                        capture_output=True, text=True, check=True)
+  return done.stdout.split()[-1]
+
+
+def test_onednn_is_on_by_default_and_can_be_turned_off():
+  assert run(ONEDNN) == 'True'
+  assert run(ONEDNN, TF_ENABLE_ONEDNN_OPTS='0') == 'False'
+
+
+def test_large_tensors_reuse_memory_by_default():
+  pages = 20 * 4096 * 4096 * 4 // 4096  # 20 fresh 64 MB tensors, in 4 KiB pages
+  assert int(run(PAGE_FAULTS)) < pages // 100
