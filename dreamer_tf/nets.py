@@ -4,6 +4,7 @@ Layers are Keras 2 (tf_keras) layers. The compute dtype follows the Keras global
 `precision()`; layer norm and every distribution are float32 islands.
 """
 import contextlib
+import pathlib
 import re
 
 import numpy as np
@@ -26,6 +27,20 @@ def precision(name):
     yield
   finally:
     keras.mixed_precision.set_global_policy(old)
+
+
+def native_bfloat16(cpuinfo='/proc/cpuinfo'):
+  """Whether `precision: bfloat16` has hardware behind it: a GPU, or a CPU whose flags name
+  bfloat16 instructions (avx512_bf16, amx_bf16). Without them oneDNN emulates bfloat16 and the
+  update runs several times slower than float32 (README, Performance). None where the flags
+  cannot be read (not Linux)."""
+  if tf.config.list_physical_devices('GPU'):
+    return True
+  try:
+    flags = pathlib.Path(cpuinfo).read_text()
+  except OSError:
+    return None
+  return bool(re.search(r'\b(avx512_bf16|amx_bf16)\b', flags))
 
 
 def initializer(winit='uniform', fan='avg', scale=1.0):

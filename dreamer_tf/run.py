@@ -29,6 +29,7 @@ from . import driver as driver_lib
 from . import envs
 from . import distribute
 from . import logger as logger_lib
+from . import nets
 from . import openloop
 from . import replay as replay_lib
 from .envs import vector
@@ -134,6 +135,10 @@ def run(config, logdir, force=False, log=print, make_env=None):
 def _train(config, logdir, env, eval_env, log):
   agent = agent_lib.Agent(env.obs_space, env.act_space, config)
   logdir = prepare_logdir(logdir, config)
+  if config.precision == 'bfloat16' and nets.native_bfloat16() is False:
+    log('Warning: precision bfloat16 on a CPU without bfloat16 instructions (no avx512_bf16 or '
+        'amx_bf16 in /proc/cpuinfo): TensorFlow emulates it, several times slower than float32 '
+        '(README, Performance); --precision=float32 is faster here.')
   replay = replay_lib.make(len(env), config.batch_length, config.replay_size,
                            config.replay_chunk, logdir / 'replay', seed=config.seed)
   steps, repeat = int(config.run.steps), repeat_of(config)

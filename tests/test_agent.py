@@ -138,6 +138,18 @@ def test_mixed_precision_keeps_float32_islands(precision):
     assert int(agent.model_opt.step) == 12
 
 
+def test_bfloat16_counts_as_native_only_with_cpu_bfloat16_instructions(tmp_path):
+  from dreamer_tf import nets
+  if tf.config.list_physical_devices('GPU'):
+    pytest.skip('a GPU makes bfloat16 native whatever the CPU')
+  flags = 'flags\t\t: fpu sse2 avx2 fma {}\n'
+  for extra, native in (('avx512f avx512_bf16', True), ('amx_tile amx_bf16', True),
+                        ('avx512f avx512_vnni', False), ('vaes', False)):
+    (tmp_path / 'cpuinfo').write_text(flags.format(extra))
+    assert nets.native_bfloat16(tmp_path / 'cpuinfo') is native
+  assert nets.native_bfloat16(tmp_path / 'missing') is None
+
+
 def test_dreamerv1_v2_conv_nets_shapes_and_counts():
   """'valid' kernel CNNs of DreamerV1 (depth 32) and V2 (depth 48): 64 -> 31 -> 14 -> 6 -> 2
   and 1 -> 5 -> 13 -> 30 -> 64; parameter counts by hand."""

@@ -8,6 +8,7 @@ from dreamer_tf import agent as agent_lib
 from dreamer_tf import checkpoint as checkpoint_lib
 from dreamer_tf import config as cfg
 from dreamer_tf import envs
+from dreamer_tf import nets
 from dreamer_tf import replay as replay_lib
 from dreamer_tf import run
 
@@ -106,3 +107,14 @@ def test_interrupted_run_continues_with_identical_losses(tmp_path, monkeypatch):
   assert losses[:first] == whole[:first]  # same seed, same start (Keras initialisers seeded)
   for a, b in zip(losses[first:], whole[first:]):
     assert a == b
+
+
+@pytest.mark.parametrize('native', [False, None, True])
+def test_bfloat16_without_cpu_instructions_is_announced(tmp_path, monkeypatch, native):
+  monkeypatch.setattr(nets, 'native_bfloat16', lambda: native)
+  config = cfg.load(['dreamerv3', 'debug'], SMOKE + ['--run.steps', '40', '--precision',
+                                                     'bfloat16', '--run.eval_every', '0'])
+  messages = []
+  run.run(config, tmp_path, log=messages.append)
+  warned = [m for m in messages if 'without bfloat16 instructions' in m]
+  assert len(warned) == (native is False)
