@@ -29,7 +29,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 pong: $(STAMP)
-	$(PY) reproduce/atari100k.py --game pong --steps 1500 --size size1m --logdir runs/pong_demo \
+	$(PY) reproduce/atari100k.py --game pong --steps 1200 --size size1m --logdir runs/pong_demo \
 	  --run.eval_eps=2
 
 test: $(STAMP)

@@ -2,7 +2,7 @@
 published dreamerv3_2023 seeds at the same frame count.
 
     python reproduce/atari100k.py --game pong                    # paper budget: 100k steps
-    python reproduce/atari100k.py --game pong --steps 1500 --size size1m --run.eval_eps=2
+    python reproduce/atari100k.py --game pong --steps 1200 --size size1m --run.eval_eps=2
     python reproduce/atari100k.py --game pong --logdir runs/x    # same command again resumes
 
 Options not listed below are config overrides (`--batch_size=8`, `--run.train_ratio=512`,
@@ -19,8 +19,9 @@ from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
 SIZES = ('size1m', 'xs', 's', 'm', 'l', 'xl')
 PAPER_STEPS = 100000
-# README, Performance: the S train step on this project's 2-core CPU (benchmarks/peers.py).
-S_SEC_PER_UPDATE_CPU = 3.9
+# README, Performance: the S train step on this project's 2-core CPUs (benchmarks/peers.py),
+# Intel with AVX-512 and an AVX2 AMD EPYC.
+S_SEC_PER_UPDATE_CPU = (4.0, 9.9)
 
 
 def parse(argv):
@@ -61,14 +62,15 @@ def main(argv=None):
 def explain_short_run(args):
   """What a run below the paper budget shows, and what the paper's run costs."""
   updates = PAPER_STEPS * 1024 // (16 * 64)  # atari100k train ratio 1024, batch 16 x 64
-  days = updates * S_SEC_PER_UPDATE_CPU / 86400
+  fast, slow = (updates * sec / 86400 for sec in S_SEC_PER_UPDATE_CPU)
   print(f"\nThis run: {args.steps:,} of the protocol's {PAPER_STEPS:,} agent steps, size "
         f"'{args.size}'. It shows the whole pipeline (random prefill, training at the paper's "
         "train ratio, evaluation, the verdict against the published seeds at the same frame "
         "count), not learning: the verdict's band says where the published agent stands at "
         f"this frame count.\nPaper budget: python reproduce/atari100k.py --game {args.game}  "
-        f"(S model, ~{updates:,} updates: ~{days:.1f} days at {S_SEC_PER_UPDATE_CPU} s/update "
-        "on 2 CPU cores; a GPU run, whose time this project has not measured: "
+        f"(S model, ~{updates:,} updates: {fast:.1f}-{slow:.1f} days at "
+        f"{S_SEC_PER_UPDATE_CPU[0]}-{S_SEC_PER_UPDATE_CPU[1]} s/update on 2 CPU cores; a GPU "
+        "run, whose time this project has not measured: "
         "benchmarks/gpu_check.py --learn-minutes M projects it on a GPU machine).", flush=True)
 
 
