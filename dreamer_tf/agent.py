@@ -12,7 +12,7 @@ from . import optim
 from . import world_model
 
 COMPILE = ('auto', 'eager', 'graph', 'xla')
-UPDATE_ORDERS = ('model_first', 'joint')
+UPDATE_ORDERS = ('model_first', 'joint', 'one_loss')
 
 
 def _compile(fn, mode, signature=None):
@@ -54,14 +54,18 @@ class Agent(tf.Module):
       self.ac = behavior.make(self.act_shape, self.discrete, config)
     self._build()
     scaling = config.precision == 'float16'
-    self.model_opt = optim.Adam(
-        [v for m in self.wm.modules for v in m.trainable_variables], scaling=scaling,
-        name='model_opt',
-        **config.model_opt.to_dict())
-    self.actor_opt = optim.Adam(self.ac.actor.trainable_variables, scaling=scaling,
-                                name='actor_opt', **config.actor_opt.to_dict())
-    self.critic_opt = optim.Adam(self.ac.critic.trainable_variables, scaling=scaling,
-                                 name='critic_opt', **config.critic_opt.to_dict())
+    model_vars = [v for m in self.wm.modules for v in m.trainable_variables]
+    if config.update_order == 'one_loss':  # the rewrite: one optimiser (model_opt) for all
+      self.opt = optim.make(model_vars + self.ac.actor.trainable_variables +
+                            self.ac.critic.trainable_variables, scaling=scaling, name='opt',
+                            **config.model_opt.to_dict())
+    else:
+      self.model_opt = optim.make(model_vars, scaling=scaling, name='model_opt',
+                                  **config.model_opt.to_dict())
+      self.actor_opt = optim.make(self.ac.actor.trainable_variables, scaling=scaling,
+                                  name='actor_opt', **config.actor_opt.to_dict())
+      self.critic_opt = optim.make(self.ac.critic.trainable_variables, scaling=scaling,
+                                   name='critic_opt', **config.critic_opt.to_dict())
     B, T = config.batch_size, config.batch_length
     spec = lambda lead: {k: tf.TensorSpec((*lead, *s), d) for k, (s, d) in self.data_space.items()}
     if distribute.replicas(self.strategy) == 1:
@@ -98,6 +102,8 @@ class Agent(tf.Module):
     space = {k: (s, d) for k, (s, d) in self.obs_space.items() if k != 'is_last'}
     space.update({'reward': ((), np.float32), 'is_first': ((), np.bool_),
                   'is_terminal': ((), np.bool_), 'action': (self.act_shape, np.float32)})
+    if self.config.behavior == 'dreamerv3_2024':  # the replay value loss reads is_last
+      space['is_last'] = ((), np.bool_)
     return space
 
   def _dummy(self, lead):
@@ -194,6 +200,8 @@ class Agent(tf.Module):
 
   def _train_step(self, batch, seed):
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    if self.config.update_order == 'one_loss':
+      return self._one_loss_step(batch, seeds)
     start, metrics, grads = self._world_model_grads(batch, seeds[0])
     joint = self.config.update_order == 'joint'
     if not joint:
@@ -201,6 +209,31 @@ class Agent(tf.Module):
     metrics.update(self._train_behavior(start, seeds[1]))
     if joint:  # the program order of the variable ops keeps imagination on the old weights
       metrics.update(self._apply_model(grads))
+    return metrics
+
+  def _one_loss_step(self, batch, seeds):
+    """The rewrite's update (dreamerv3@e3f0224 Agent.train, Agent.loss): world-model, actor,
+    critic and replay-value losses summed into one loss on the parameters before the update,
+    one optimiser step on all of them, then the slow critic. Imagination starts from every
+    posterior state and is not differentiated (REINFORCE actor, stopped features)."""
+    data = self.wm.preprocess(batch)
+    with tf.GradientTape() as tape:
+      model_loss, post, metrics = self.wm.loss(data, seeds[0])
+      with tape.stop_recording():
+        start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}
+        traj = self.ac.imagine(self.wm, start, seeds[1])
+      actor_loss, targets, mets = self.ac.actor_loss(traj)
+      metrics.update(mets)
+      critic_loss, mets = self.ac.critic_loss(traj, targets)
+      metrics.update(mets)
+      repval_loss, mets = self.ac.replay_value_loss(post, data, targets['ret'])
+      metrics.update(mets)
+      loss = model_loss + actor_loss + critic_loss + repval_loss
+      scaled = self.opt.scale_loss(loss)
+    metrics['loss'] = loss
+    metrics.update(self.opt.apply(tape.gradient(scaled, self.opt.variables_)))
+    self.wm.after_update()
+    self.ac.update_slow()
     return metrics
 
   def _apply_model(self, grads):

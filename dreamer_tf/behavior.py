@@ -7,6 +7,9 @@
 - `dreamerv1`: dreamer@56d4d44 dreamer.py `_train`: the V2 objective with dynamics gradients and no
   entropy, the critic trained on the imagined states only; with a slow critic copied every
   update it is V1's online value network.
+- `dreamerv3_2024`: the rewrite (dreamerv3@e3f0224 agent.py imag_loss, repl_loss): the V3
+  objective with the continue head's probabilities as discounts (`contdisc`), no first-update
+  copy of the slow critic, and the replay value loss `repval` (`ActorCritic2024`).
 """
 import tensorflow as tf
 import tf_keras as keras
@@ -136,7 +139,7 @@ class ActorCritic(keras.layers.Layer):
     ret, base, value = self.score(traj)
     self.retnorm.update(ret)
     offset, scale = self.retnorm.stats()
-    adv = (ret - offset) / scale - (base - offset) / scale
+    adv = self._advantage(ret, base, offset, scale)
     policy = self.actor(rssm_lib.sg_state(traj))
     logpi = policy.log_prob(sg(traj['action']))[:-1]
     loss = {'backprop': lambda: -adv, 'reinforce': lambda: -logpi * sg(adv)}[self.grad]()
@@ -154,6 +157,10 @@ class ActorCritic(keras.layers.Layer):
     }
     targets = {'ret': ret, 'value': value}
     return self.config.loss_scales.actor * tf.reduce_mean(loss), targets, metrics
+
+  def _advantage(self, ret, base, offset, scale):
+    """Normalised advantage (DreamerV3 eq. 12), written as behaviors.ImagActorCritic does."""
+    return (ret - offset) / scale - (base - offset) / scale
 
   def critic_loss(self, traj, targets):
     """Twohot critic on s_0..s_{H-1} towards the lambda return, regularised towards the slow
@@ -177,6 +184,81 @@ class ActorCritic(keras.layers.Layer):
     need_init = tf.cast(tf.equal(n, 0), tf.float32)
     need_update = tf.cast(tf.equal(n % self.config.slow_critic_update, 0), tf.float32)
     mix = tf.clip_by_value(need_init + self.config.slow_critic_fraction * need_update, 0.0, 1.0)
+    for src, dst in zip(self.critic.weights, self.slow_critic.weights):
+      dst.assign(mix * src + (1.0 - mix) * dst)
+    self.slow_updates.assign_add(1)
+
+
+def replay_return(is_last, is_terminal, reward, boot, discount, lam):
+  """Lambda returns along replayed sequences (B, T) (dreamerv3@e3f0224 agent.lambda_return with
+  the replay's is_last, is_terminal, reward and `boot`, the imagined return from each state):
+      R_t = r_{t+1} + g_{t+1} ((1 - c_{t+1}) boot_{t+1} + c_{t+1} R_{t+1}),  R_{T-1} = boot_{T-1}
+  with g_t = discount (1 - is_terminal_t) and c_t = lam (1 - is_last_t). Returns R_0..R_{T-2}."""
+  live = (1.0 - tf.cast(is_terminal, tf.float32))[:, 1:] * discount
+  cont = (1.0 - tf.cast(is_last, tf.float32))[:, 1:] * lam
+  interm = reward[:, 1:] + (1.0 - cont) * live * boot[:, 1:]
+  returns = [boot[:, -1]]
+  for t in reversed(range(live.shape[1])):
+    returns.append(interm[:, t] + live[:, t] * cont[:, t] * returns[-1])
+  return tf.stack(returns[::-1][:-1], 1)
+
+
+class ActorCritic2024(ActorCritic):
+  """The rewrite's actor-critic (dreamerv3@e3f0224 agent.Agent.loss, imag_loss, repl_loss).
+
+  Differences from the 2023 objective: the continue head is trained on gamma (1 - is_terminal)
+  (`contdisc`, cont_head.discounted) and its probabilities on every imagined state, the start
+  state included, are the discounts of the returns and the weights, w_t = c_0 ... c_t; the
+  advantage is (R_t - v_t) / S; the slow critic starts as a copy of the critic and mixes in
+  `slow_critic_fraction` from the first update. `replay_value_loss` adds the critic's loss on
+  the replayed posterior states towards returns bootstrapped from the imagined ones; its
+  gradients reach the world model. The agent trains all of it as one loss (update_order
+  one_loss) with one optimiser.
+  """
+
+  GRADS = ('reinforce',)  # imag_loss: the rewrite's actor is REINFORCE for every action space
+
+  def imagine(self, wm, start, seed):
+    traj = wm.rssm.imagine(start, self.policy, self.config.imag_horizon, seed)
+    traj['cont'] = wm.cont(traj).mean()  # con.prob(1)
+    traj['weight'] = tf.math.cumprod(traj['cont'], 0)
+    traj['reward'] = wm.reward(traj).mean()[1:]
+    return traj
+
+  def score(self, traj):
+    dist = self.critic(traj)
+    value = dist.mean()
+    ret = lambda_return(traj['reward'], value, traj['cont'], 1.0, self.config.return_lambda)
+    return ret, value[:-1], dist
+
+  def _advantage(self, ret, base, offset, scale):
+    del offset
+    return (ret - base) / scale
+
+  def replay_value_loss(self, post, data, ret):
+    """repl_loss: the critic on the replayed posterior (B, T) towards replay_return bootstrapped
+    with the imagined returns R_0 of each start state (`ret` (H, B * T)), regularised towards the
+    slow critic, weighted by 1 - is_last, over t = 0..T-2."""
+    dist = self.critic(post)
+    lead = tf.shape(data['reward'])
+    boot = tf.reshape(sg(ret[0]), lead)
+    target = replay_return(data['is_last'], data['is_terminal'], data['reward'], boot,
+                           self.discount, self.config.return_lambda)
+    pad = lambda x: tf.concat([sg(x), tf.zeros_like(x[:, -1:])], 1)
+    loss = -dist.log_prob(pad(target))
+    slow = self.slow_critic(rssm_lib.sg_state(post)).mean()
+    loss += self.config.loss_scales.slowreg * -dist.log_prob(sg(slow))
+    weight = 1.0 - tf.cast(data['is_last'], tf.float32)
+    loss = tf.reduce_mean((weight * loss)[:, :-1])
+    metrics = {'repval_loss': loss, 'repval_return': tf.reduce_mean(target)}
+    return self.config.loss_scales.repval * loss, metrics
+
+  def update_slow(self):
+    """slow <- mix * critic + (1 - mix) * slow, mix = fraction every `slow_critic_update`-th
+    update counting from the first (embodied.jax.SlowModel.update)."""
+    n = self.slow_updates
+    mix = self.config.slow_critic_fraction * tf.cast(
+        tf.equal(n % self.config.slow_critic_update, 0), tf.float32)
     for src, dst in zip(self.critic.weights, self.slow_critic.weights):
       dst.assign(mix * src + (1.0 - mix) * dst)
     self.slow_updates.assign_add(1)
@@ -276,7 +358,8 @@ class ActorCriticV1(ActorCriticV2):
     return {k: v[1:-1] for k, v in traj.items()}, target[1:], traj['weight'][:-2]
 
 
-BEHAVIORS = {'dreamerv3': ActorCritic, 'dreamerv2': ActorCriticV2, 'dreamerv1': ActorCriticV1}
+BEHAVIORS = {'dreamerv3': ActorCritic, 'dreamerv2': ActorCriticV2, 'dreamerv1': ActorCriticV1,
+             'dreamerv3_2024': ActorCritic2024}
 
 
 def make(action_shape, discrete, config):

@@ -79,11 +79,12 @@ def _task(value, config):
 
 
 ACTS = ('none', 'silu', 'elu', 'relu', 'tanh', 'sigmoid')    # nets.get_act
-DISTS = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal', 'unit_normal',
-         'tanh_normal', 'trunc_normal')                      # nets.Head.DISTS
+DISTS = ('symlog_disc', 'symexp_twohot', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal',
+         'unit_normal', 'tanh_normal', 'trunc_normal')       # nets.Head.DISTS
 GRADS = {'dreamerv3': ('reinforce', 'backprop'),             # behavior.BEHAVIORS[b].GRADS
          'dreamerv2': ('dynamics', 'reinforce', 'both'),
-         'dreamerv1': ('dynamics', 'reinforce', 'both')}
+         'dreamerv1': ('dynamics', 'reinforce', 'both'),
+         'dreamerv3_2024': ('reinforce',)}
 HEADS = ('decoder', 'reward', 'cont')                        # world_model.WorldModel.heads
 
 FREE = ('method', 'logdir', 'env.dmc.background')  # labels and paths: any string
@@ -91,7 +92,7 @@ FREE = ('method', 'logdir', 'env.dmc.background')  # labels and paths: any strin
 RULES = {
     # Top level, compilation and numerics.
     'seed': within(0, 2 ** 31 - 1),
-    'behavior': one_of('dreamerv3', 'dreamerv2', 'dreamerv1'),
+    'behavior': one_of('dreamerv3', 'dreamerv2', 'dreamerv1', 'dreamerv3_2024'),
     'task': Check(_task, f"<suite>_<name> (suites: {', '.join(envs.SUITES)}) or {envs.GYM}<id>"),
     'precision': one_of('float32', 'float16', 'bfloat16'),
     'compile': one_of('auto', 'eager', 'graph', 'xla'),
@@ -112,7 +113,7 @@ RULES = {
     r'env\.atari\.(noops|noops_min|length)': at_least(0),
     r'env\.atari\.actions': one_of('all', 'needed'),
     r'env\.atari\.lives': one_of('unused', 'discount', 'reset'),
-    r'env\.atari\.resize': one_of('opencv'),
+    r'env\.atari\.resize': one_of('opencv', 'pillow'),
     r'env\.atari\.gray_source': one_of('rgb', 'ale'),
     r'env\.dmc\.camera': at_least(-1),
     r'env\.dummy\.length': at_least(1),
@@ -137,9 +138,21 @@ RULES = {
         f"a list of: {', '.join(HEADS)} ('cont' only with pred_cont)"),
     'clip_rewards': one_of('identity', 'tanh', 'sign'),
     r'rssm\.latent': one_of('categorical', 'gaussian'),
-    r'rssm\.(deter|units|stoch|classes)': at_least(1),
+    r'rssm\.(units|stoch|classes)': at_least(1),
     r'rssm\.initial': one_of('learned', 'zeros'),
-    r'rssm\.gru': one_of('norm', 'norm_bias', 'keras'),
+    r'rssm\.gru': one_of('norm', 'norm_bias', 'keras', 'blocks'),
+    r'rssm\.deter': Check(lambda v, c: _number(v) and v >= 1 and (
+        c['rssm.gru'] != 'blocks' or v % c['rssm.blocks'] == 0),
+        'an integer >= 1, a multiple of rssm.blocks with rssm.gru blocks'),
+    r'rssm\.(blocks|img_layers)': at_least(1),
+    r'rssm\.dyn_layers': at_least(0),
+    r'.*\.bias': one_of('auto', 'always'),                  # nets.MLP.BIAS
+    r'.*\.outinit': one_of('uniform_avg', 'winit'),         # nets.MLP.OUTINITS
+    '(en|de)coder_typ': one_of('multi', 'simple'),           # world_model.WorldModel
+    r'simple_(en|de)coder\.(cnn|mlp)_keys': Check(_regex, 'a valid regular expression'),
+    r'simple_(en|de)coder\.(depth|kernel)': at_least(1),
+    r'simple_(en|de)coder\.mults': list_of(at_least(1)),
+    r'simple_decoder\.bspace': at_least(0),
     r'rssm\.std_act': one_of('softplus', 'sigmoid2'),
     r'rssm\.min_std': above(0),
     r'rssm\.action_clip': at_least(0.0),
@@ -151,7 +164,7 @@ RULES = {
     r'decoder\.image_dist': one_of('mse', 'normal'),
     r'decoder\.vector_dist|(reward_head|cont_head|critic)\.dist': one_of(*DISTS),
     r'.*\.act': one_of(*ACTS),
-    r'.*\.norm': one_of('none', 'layer'),
+    r'.*\.norm': one_of('none', 'layer', 'rms'),           # nets.Norm.KINDS
     r'.*\.winit': one_of('normal', 'uniform'),
     r'.*\.fan': one_of('avg', 'in', 'out'),
     r'.*\.(layers|mlp_layers)': at_least(0),
@@ -164,7 +177,8 @@ RULES = {
     r'(dyn|rep)_loss\.free': at_least(0.0),
     r'dyn_loss\.impl': one_of('kl', 'kl_joint'),
     r'rep_loss\.impl': one_of('kl', 'none'),
-    r'\w+_opt\.opt': one_of('adam', 'adam_keras'),
+    r'\w+_opt\.opt': one_of('adam', 'adam_keras', 'laprop'),   # optim.OPTIMIZERS
+    r'\w+_opt\.(agc|warmup)': at_least(0),  # laprop only (optim.make)
     r'\w+_opt\.(lr|eps)': above(0.0),
     r'\w+_opt\.(clip|wd)': at_least(0.0),  # clip 0: no clipping
     # Actor critic.
@@ -178,12 +192,12 @@ RULES = {
     'actor_grad_(disc|cont)': Check(
         lambda v, c: c['behavior'] not in GRADS or v in GRADS[c['behavior']],
         'for behavior dreamerv3 one of: reinforce, backprop; for dreamerv2 and dreamerv1 one '
-        'of: dynamics, reinforce, both'),
+        'of: dynamics, reinforce, both; for dreamerv3_2024: reinforce'),
     'actor_grad_mix': within(0.0, 1.0),
-    'imag_horizon': Check(lambda v, c: v >= (1 if c['behavior'] == 'dreamerv3' else 2),
+    'imag_horizon': Check(lambda v, c: v >= (1 if c['behavior'].startswith('dreamerv3') else 2),
                           'an integer >= 1 (>= 2 for behavior dreamerv2 and dreamerv1, whose '
                           'actor loss leaves out the last two imagined states)'),
-    'update_order': one_of('model_first', 'joint'),
+    'update_order': one_of('model_first', 'joint', 'one_loss'),
     'horizon': at_least(2),  # discount 1 - 1 / horizon > 0 (V3 weights divide by it)
     'return_lambda': within(0.0, 1.0),
     'critic_slowreg': one_of('logprob'),

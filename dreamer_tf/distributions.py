@@ -20,6 +20,11 @@ def symlog(x):
   return tf.sign(x) * tf.math.log(1.0 + tf.abs(x))
 
 
+def symlog_log1p(x):
+  """symlog as the 2024 rewrite writes it (embodied/jax/nets.symlog): sign(x) log1p(|x|)."""
+  return tf.sign(x) * tf.math.log1p(tf.abs(x))
+
+
 def symexp(x):
   """Inverse of symlog: sign(x) (exp(|x|) - 1), as jaxutils.symexp (exp - 1, not expm1)."""
   return tf.sign(x) * (tf.exp(tf.abs(x)) - 1.0)
@@ -78,6 +83,36 @@ class TwoHot:
     return tf.reduce_sum(self.target(x) * tf.nn.log_softmax(self.logits, -1), -1)
 
 
+class SymexpTwoHot(TwoHot):
+  """The rewrite's twohot regression (dreamerv3@e3f0224 embodied/jax/heads.Head.symexp_twohot,
+  outs.TwoHot): 255 bins symexp(linspace(-20, 0, 128)) mirrored around 0, the target twohot-
+  encoded in raw space (no symlog), the prediction sum(probs * bins) summed symmetrically about
+  the middle bin so that uniform probabilities give exactly 0 (outs.TwoHot.pred)."""
+
+  def __init__(self, logits):
+    self.logits = tf.cast(logits, tf.float32)
+    self.bins = tf.constant(symexp_bins(self.logits.shape[-1]))
+    self.fwd = self.bwd = tf.identity
+
+  def mean(self):
+    n = self.logits.shape[-1]
+    weighted = self.probs * self.bins
+    if n % 2:
+      m = (n - 1) // 2
+      sides = weighted[..., :m][..., ::-1] + weighted[..., m + 1:]
+      return weighted[..., m] + tf.reduce_sum(sides, -1)
+    return tf.reduce_sum(weighted[..., :n // 2][..., ::-1] + weighted[..., n // 2:], -1)
+
+  mode = mean
+
+
+def symexp_bins(num):
+  """Bins of SymexpTwoHot: symexp of jnp.linspace(-20, 0, ...) (expm1, float32), mirrored."""
+  half = linspace(-20.0, 0.0, (num - 1) // 2 + 1 if num % 2 else num // 2).astype(np.float64)
+  half = (np.sign(half) * np.expm1(np.abs(half))).astype(np.float32)
+  return np.concatenate([half, -half[:-1][::-1] if num % 2 else -half[::-1]])
+
+
 class MSE:
   """Squared error summed over the last `dims` axes; log_prob = -loss (images: dims=3)."""
 
@@ -95,11 +130,13 @@ class MSE:
 
 
 class SymlogMSE(MSE):
-  """MSE against symlog(target) (DreamerV3 eq. 8); predictions are symexp(output)."""
+  """MSE against symlog(target) (DreamerV3 eq. 8); predictions are symexp(output). 2023
+  (jaxutils.SymlogDist): squared distances below `tol` 1e-8 count as 0; the rewrite
+  (outs.MSE(pred, nets.symlog)): tol 0 and symlog with log1p (`squash`)."""
 
-  def __init__(self, mode, dims, tol=1e-8):
+  def __init__(self, mode, dims, tol=1e-8, squash=symlog):
     super().__init__(mode, dims)
-    self._tol = tol
+    self._tol, self._squash = tol, squash
 
   def mode(self):
     return symexp(self._mode)
@@ -107,8 +144,9 @@ class SymlogMSE(MSE):
   mean = mode
 
   def log_prob(self, value):
-    distance = tf.square(self._mode - symlog(tf.cast(value, tf.float32)))
-    distance = tf.where(distance < self._tol, 0.0, distance)
+    distance = tf.square(self._mode - self._squash(tf.cast(value, tf.float32)))
+    if self._tol:
+      distance = tf.where(distance < self._tol, 0.0, distance)
     return -tf.reduce_sum(distance, self._axes)
 
 

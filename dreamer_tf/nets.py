@@ -61,15 +61,31 @@ def get_act(name):
 
 
 class Norm(keras.layers.Layer):
-  """Layer norm over the last axis in float32, eps 1e-3 (jax.nn.standardize in nets.Norm)."""
+  """Normalisation over the last axis in float32: `layer` norm with eps 1e-3 (dreamerv3@8fa35f8
+  nets.Norm, jax.nn.standardize) or `rms` norm x / sqrt(mean(x^2) + 1e-4) * scale, with a scale
+  and no shift (the 2024 rewrite, dreamerv3@e3f0224 embodied/jax/nets.Norm impl 'rms')."""
+
+  KINDS = ('none', 'layer', 'rms')
 
   def __init__(self, impl, **kw):
     super().__init__(dtype='float32', **kw)
-    if impl not in ('none', 'layer'):
-      raise ValueError(f"Unknown norm '{impl}'. Valid: none, layer.")
-    self.ln = keras.layers.LayerNormalization(epsilon=1e-3, dtype='float32') if impl == 'layer' else None
+    if impl not in self.KINDS:
+      raise ValueError(f"Unknown norm '{impl}'. Valid: {', '.join(self.KINDS)}.")
+    self.impl = impl
+    self.ln = None
+    if impl == 'layer':
+      self.ln = keras.layers.LayerNormalization(epsilon=1e-3, dtype='float32')
+    self.scale = None
+
+  def build(self, input_shape):
+    if self.impl == 'rms' and self.scale is None:
+      self.scale = self.add_weight('scale', (input_shape[-1],), tf.float32, 'ones')
+    super().build(input_shape)
 
   def call(self, x):
+    if self.impl == 'rms':
+      return x * (tf.math.rsqrt(tf.reduce_mean(tf.square(x), -1, keepdims=True) + 1e-4)
+                  * self.scale)
     return x if self.ln is None else self.ln(x)
 
   def build_for(self, shape):
@@ -77,7 +93,8 @@ class Norm(keras.layers.Layer):
     created inside `tf.recompute_grad`, see `NormAct`)."""
     if self.ln is not None and not self.ln.built:
       self.ln.build(tf.TensorShape(shape))
-    self.built = True
+    if not self.built:
+      self.build(tf.TensorShape(shape))
 
 
 class NormAct:
@@ -131,6 +148,35 @@ class Linear(keras.layers.Layer):
     return self._finish(tf.matmul(tf.cast(x, kernel_x.dtype), kernel_x) + share)
 
 
+class BlockLinear(keras.layers.Layer):
+  """Block-diagonal dense layer of the 2024 rewrite (embodied/jax/nets.BlockLinear): the input's
+  `blocks` equal slices each map to their own slice of the `units` outputs. Kernel (blocks,
+  in / blocks, units / blocks), whose fans count the whole input and output (fan_in = in), and
+  a bias."""
+
+  def __init__(self, units, blocks, winit='normal', fan='in', outscale=1.0, **kw):
+    super().__init__(**kw)
+    if units % blocks:
+      raise ValueError(f'BlockLinear units {units} are not a multiple of blocks {blocks}.')
+    self.units, self.blocks = units, blocks
+    self.init = initializer(winit, fan, outscale)
+
+  def build(self, input_shape):
+    size = input_shape[-1]
+    if size % self.blocks:
+      raise ValueError(f'BlockLinear input {size} is not a multiple of blocks {self.blocks}.')
+    shape = (self.blocks, size // self.blocks, self.units // self.blocks)
+    self.kernel = self.add_weight('kernel', shape, tf.float32, self.init)
+    self.bias = self.add_weight('bias', (self.units,), tf.float32, 'zeros')
+    super().build(input_shape)
+
+  def call(self, x):  # (N, in) -> (N, units)
+    kernel = tf.cast(self.kernel, self.compute_dtype)
+    x = tf.reshape(x, [-1, self.blocks, x.shape[-1] // self.blocks])
+    x = tf.einsum('nki,kio->nko', x, kernel)
+    return tf.reshape(x, [-1, self.units]) + tf.cast(self.bias, self.compute_dtype)
+
+
 def features(state, keys=('deter', 'stoch')):
   """Concatenates latent parts, flattening (..., stoch, classes) -> (..., stoch * classes)."""
   dims = len(state['deter'].shape)
@@ -146,12 +192,12 @@ def features(state, keys=('deter', 'stoch')):
 class Head(keras.layers.Layer):
   """Output layer(s) producing a distribution by name (nets.Dist)."""
 
-  DISTS = ('symlog_disc', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal', 'unit_normal',
-           'tanh_normal', 'trunc_normal')
+  DISTS = ('symlog_disc', 'symexp_twohot', 'mse', 'symlog_mse', 'binary', 'onehot', 'normal',
+           'unit_normal', 'tanh_normal', 'trunc_normal')
   STD_DISTS = ('normal', 'tanh_normal', 'trunc_normal')
 
   def __init__(self, shape, dist, outscale=1.0, bins=255, minstd=1.0, maxstd=1.0, unimix=0.0,
-               init_std=0.0, **kw):
+               init_std=0.0, winit='uniform', fan='avg', **kw):
     super().__init__(**kw)
     self.shape, self.dist = tuple(shape), dist
     self.minstd, self.maxstd, self.unimix, self.init_std = minstd, maxstd, unimix, init_std
@@ -159,8 +205,9 @@ class Head(keras.layers.Layer):
       raise ValueError(f"Unknown output dist '{dist}'. Valid: {', '.join(self.DISTS)}.")
     if dist == 'tanh_normal' and init_std <= 0:
       raise ValueError(f'tanh_normal needs init_std > 0 (the std at zero input), got {init_std}.')
-    out = (*self.shape, bins) if dist.endswith('_disc') else self.shape
-    init = lambda: initializer('uniform', 'avg', outscale)  # Dist's Linear: default winit
+    out = (*self.shape, bins) if dist in ('symlog_disc', 'symexp_twohot') else self.shape
+    # 2023: Dist's Linear has the default init (uniform, avg); the rewrite's heads use the MLP's
+    init = lambda: initializer(winit, fan, outscale)
     self.out_shape = out
     self.out = keras.layers.Dense(int(np.prod(out)), kernel_initializer=init())
     if dist in self.STD_DISTS:  # a std layer beside the mean layer (V2 DistLayer); V1's single
@@ -174,6 +221,8 @@ class Head(keras.layers.Layer):
     nd = len(self.shape)
     if self.dist == 'symlog_disc':
       return dists.TwoHot(out)
+    if self.dist == 'symexp_twohot':
+      return dists.SymexpTwoHot(out)
     if self.dist == 'mse':
       return dists.MSE(out, nd)
     if self.dist == 'symlog_mse':
@@ -193,14 +242,29 @@ class Head(keras.layers.Layer):
 
 
 class MLP(keras.layers.Layer):
-  """`layers` Linear blocks then an optional Head (nets.MLP). Input: tensor or latent dict."""
+  """`layers` Linear blocks then an optional Head (nets.MLP). Input: tensor or latent dict.
+
+  `bias`: 'auto' gives the hidden layers a bias only without a norm (2023 nets.Linear), 'always'
+  always (the rewrite's Linear). `outinit`: the output layer's init, 'uniform_avg' (2023 Dist)
+  or 'winit' (the hidden layers' winit and fan, the rewrite's Head)."""
+
+  BIAS = {'auto': None, 'always': True}
+  OUTINITS = ('uniform_avg', 'winit')
 
   def __init__(self, shape, layers, units, act='silu', norm='layer', winit='normal', fan='avg',
-               inputs=('deter', 'stoch'), symlog_inputs=False, dist=None, **head_kw):
+               inputs=('deter', 'stoch'), symlog_inputs=False, dist=None, bias='auto',
+               outinit='uniform_avg', **head_kw):
     super().__init__()
+    if bias not in self.BIAS:
+      raise ValueError(f"Unknown bias '{bias}'. Valid: {', '.join(self.BIAS)}.")
+    if outinit not in self.OUTINITS:
+      raise ValueError(f"Unknown outinit '{outinit}'. Valid: {', '.join(self.OUTINITS)}.")
     self.inputs = tuple(inputs)
     self.symlog_inputs = symlog_inputs
-    self.hidden = [Linear(units, act, norm, winit, fan) for _ in range(layers)]
+    self.hidden = [Linear(units, act, norm, winit, fan, bias=self.BIAS[bias])
+                   for _ in range(layers)]
+    if outinit == 'winit':
+      head_kw.update(winit=winit, fan=fan)
     self.head = Head(shape, dist, **head_kw) if shape is not None else None
 
   def call(self, x):

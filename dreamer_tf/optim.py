@@ -8,6 +8,9 @@ adam_keras` is that Keras form, which DreamerV1 (tools.Adam, tf.optimizers.Adam 
 variable by (1 - wd) before the step (not scaled by the learning rate). Under float16
 compute the loss is scaled dynamically as in the official optimizer (x2 after 1000 finite steps,
 /2 on overflow, clipped to [1e-4, 1e4]) and non-finite updates are skipped.
+
+`opt: laprop` is the 2024 rewrite's optimiser (`LaProp`). `make` builds either from a config
+block `{opt, lr, eps, clip, wd, agc, warmup}`.
 """
 import tensorflow as tf
 
@@ -89,3 +92,56 @@ class Adam(tf.Module):
     scale = tf.where(grow, self.grad_scale * 2.0,
                      tf.where(finite, self.grad_scale, self.grad_scale / 2.0))
     self.grad_scale.assign(tf.clip_by_value(scale, 1e-4, 1e4))
+
+
+class LaProp(Adam):
+  """The rewrite's optimiser chain (dreamerv3@e3f0224 agent.Agent._make_opt, embodied/jax/opt.py):
+  clip_by_agc(agc) -> scale_by_rms(beta2, eps) -> scale_by_momentum(beta1) -> [decayed weights on
+  kernels] -> learning rate with a linear warmup from 0 over `warmup` updates.
+
+  Per variable with gradient g (adaptive gradient clipping, then LaProp: momentum of the
+  normalised gradient):
+      g <- g / max(1, |g| / (agc max(1e-3, |w|)))
+      v <- beta2 v + (1 - beta2) g^2;  u = g / (sqrt(v / (1 - beta2^t)) + eps)
+      m <- beta1 m + (1 - beta1) u;    w <- w - lr_t (m / (1 - beta1^t) + wd w)
+  with lr_t = lr min(1, (t - 1) / warmup): optax evaluates the schedule at the count of previous
+  updates, so the first update has learning rate 0.
+  """
+
+  def __init__(self, variables, lr, eps, agc=0.3, warmup=1000, wd=0.0, scaling=False, name='opt',
+               beta1=0.9, beta2=0.999, pmin=1e-3):
+    super().__init__(variables, lr, eps, 0.0, wd, 'adam', scaling, name, beta1, beta2)
+    self.agc, self.warmup, self.pmin = agc, warmup, pmin
+
+  def _step(self, grads, t):
+    lr = self.lr * tf.minimum(1.0, (t - 1.0) / self.warmup) if self.warmup else self.lr
+    for var, g, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
+      if self.agc:
+        upper = self.agc * tf.maximum(self.pmin, tf.norm(var))
+        g = g / tf.maximum(1.0, tf.norm(g) / upper)
+      v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
+      u = g / (tf.sqrt(v / (1.0 - self.beta2 ** t)) + self.eps)
+      m.assign(self.beta1 * m + (1.0 - self.beta1) * u)
+      update = m / (1.0 - self.beta1 ** t)
+      if decay:
+        update += self.wd * var
+      var.assign_sub(lr * update)
+
+
+OPTIMIZERS = ('adam', 'adam_keras', 'laprop')
+
+
+def make(variables, opt, lr, eps, clip=0.0, wd=0.0, agc=0.0, warmup=0, **kw):
+  """The optimiser of a config block (`model_opt`, `actor_opt`, `critic_opt`)."""
+  name = kw.get('name', 'opt')
+  if opt == 'laprop':
+    if clip:
+      raise ValueError(f'{name}: laprop clips per variable (agc), not by the global norm; '
+                       f'set clip 0, got {clip}.')
+    return LaProp(variables, lr, eps, agc, warmup, wd, **kw)
+  if opt not in OPTIMIZERS:
+    raise ValueError(f"Unknown optimizer '{opt}' for {name}. Valid: {', '.join(OPTIMIZERS)}.")
+  if agc or warmup:
+    raise ValueError(f'{name}: agc and warmup are laprop settings; opt {opt} takes 0, got agc '
+                     f'{agc}, warmup {warmup}.')
+  return Adam(variables, lr, eps, clip, wd, opt, **kw)

@@ -5,7 +5,9 @@ State per step: deter h_t (B, deter) and stoch z_t with its statistics. Latents 
 (`rssm.latent`): `categorical` z_t (B, stoch, classes) one-hot with `logit` (V2, V3);
 `gaussian` z_t (B, stoch) with `mean`, `std` = std_act(x) + min_std (V1 softplus, V2 sigmoid2).
 Recurrent cells by name (`rssm.gru`): `norm` layer-normed GRU without bias (V3), `norm_bias` the
-same with a bias (V2 GRUCell(norm=True)), `keras` the plain Keras GRUCell (V1).
+same with a bias (V2 GRUCell(norm=True)), `keras` the plain Keras GRUCell (V1), `blocks` the
+2024 rewrite's block-diagonal GRU (`BlockCore`, dreamerv3@e3f0224 rssm.RSSM._core) with
+`img_layers` prior layers.
 One `obs_step` is the recurrent step, the prior and the posterior from the embedding:
 
       a_{t-1}   z_{t-1} h_{t-1}            x_t
@@ -34,17 +36,20 @@ class RSSM(keras.layers.Layer):
 
   LATENTS = ('categorical', 'gaussian')
   draws = dists.Draws()  # randomness of the latent samples (sites 'post', 'prior'); see Draws
-  GRUS = ('norm', 'norm_bias', 'keras')
+  GRUS = ('norm', 'norm_bias', 'keras', 'blocks')
   STD_ACTS = {'softplus': tf.nn.softplus, 'sigmoid2': lambda x: 2 * tf.sigmoid(x / 2)}
 
   def __init__(self, action_dim, latent='categorical', deter=4096, units=1024, stoch=32,
                classes=32, act='silu', norm='layer', initial='learned', unimix=0.01,
                action_clip=1.0, winit='normal', fan='avg', gru='norm', std_act='sigmoid2',
-               min_std=0.1):
+               min_std=0.1, blocks=8, dyn_layers=1, img_layers=1, bias='auto',
+               outinit='uniform_avg'):
     super().__init__()
     for key, value, valid in (('latent', latent, self.LATENTS), ('gru', gru, self.GRUS),
                               ('initial', initial, ('learned', 'zeros')),
-                              ('std_act', std_act, tuple(self.STD_ACTS))):
+                              ('std_act', std_act, tuple(self.STD_ACTS)),
+                              ('bias', bias, tuple(nets.MLP.BIAS)),
+                              ('outinit', outinit, nets.MLP.OUTINITS)):
       if value not in valid:
         raise ValueError(f"Unknown rssm.{key} '{value}'. Valid: {', '.join(valid)}.")
     self.latent, self.deter, self.stoch, self.classes = latent, deter, stoch, classes
@@ -52,21 +57,28 @@ class RSSM(keras.layers.Layer):
     self.std_act, self.min_std = self.STD_ACTS[std_act], min_std
     self.action_dim = action_dim
     self.keys = ('deter', 'stoch') + (('logit',) if latent == 'categorical' else ('mean', 'std'))
-    kw = dict(act=act, norm=norm, winit=winit, fan=fan)
-    self.img_in = nets.Linear(units, **kw)
+    kw = dict(act=act, norm=norm, winit=winit, fan=fan, bias=nets.MLP.BIAS[bias])
     self.gru_kind = gru
+    if gru == 'blocks':
+      self.core = BlockCore(deter, units, blocks, dyn_layers, **kw)
+    else:
+      self.img_in = nets.Linear(units, **kw)
     if gru == 'keras':
       self.gru = keras.layers.GRUCell(deter)
     elif gru == 'norm_bias':
       self.gru = nets.Linear(3 * deter, act='none', norm='layer', winit=winit, fan=fan, bias=True)
-    else:
+    elif gru == 'norm':
       self.gru = nets.Linear(3 * deter, act='none', norm=norm, winit=winit, fan=fan)
-    self.img_out = nets.Linear(units, **kw)
+    self.img_out = nets.Linear(units, **kw)  # the first prior layer; img_more: the rest
+    self.img_more = [nets.Linear(units, **kw) for _ in range(img_layers - 1)]
     self.obs_out = nets.Linear(units, **kw)
-    # The stats layers use the official Linear defaults (uniform init, bias, no norm).
+    # 2023: the stats layers use the official Linear defaults (uniform init, bias, no norm); the
+    # rewrite's logit layers take the RSSM's winit (rssm.outscale 1).
     size = stoch * classes if latent == 'categorical' else 2 * stoch
-    self.img_stats = keras.layers.Dense(size, kernel_initializer=nets.initializer())
-    self.obs_stats = keras.layers.Dense(size, kernel_initializer=nets.initializer())
+    init = lambda: nets.initializer(*(('uniform', 'avg') if outinit == 'uniform_avg' else (
+        winit, fan)))
+    self.img_stats = keras.layers.Dense(size, kernel_initializer=init())
+    self.obs_stats = keras.layers.Dense(size, kernel_initializer=init())
     if initial == 'learned':
       self.init_deter = self.add_weight('initial', (deter,), tf.float32, 'zeros')
 
@@ -93,7 +105,7 @@ class RSSM(keras.layers.Layer):
           batch, self.stoch]
       return {k: tf.zeros([batch, self.deter] if k == 'deter' else shape) for k in self.keys}
     deter = tf.zeros([batch, self.deter]) + tf.tanh(self.init_deter)
-    stats = self._stats(self.img_stats, self.img_out(deter))
+    stats = self._stats(self.img_stats, self._prior_hidden(deter))
     # A plain one-hot mode without a straight-through gradient (nets.RSSM.get_stoch takes
     # OneHotDist.mode, which OneHotDist does not override).
     stoch = sg(tf.cast(self.get_dist(stats).mode(), tf.float32))
@@ -108,7 +120,7 @@ class RSSM(keras.layers.Layer):
   def img_step(self, prev, action, seed):
     """Prior step: (state_{t-1}, a_{t-1}) -> state_t with z_t ~ p(z_t | h_t)."""
     deter = self._recur(prev, self._clip(action))
-    stats = self._stats(self.img_stats, self.img_out(deter))
+    stats = self._stats(self.img_stats, self._prior_hidden(deter))
     stoch = self.draws.sample('prior', self.get_dist(stats), seed)
     return {'deter': deter, 'stoch': stoch, **stats}
 
@@ -142,13 +154,22 @@ class RSSM(keras.layers.Layer):
     drawn from the first half of `seed` (the posterior uses the second)."""
     post = self.post_step(prev, action, embed, is_first, seed)
     seed_prior, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    stats = self._stats(self.img_stats, self.img_out(post['deter']))
+    stats = self._stats(self.img_stats, self._prior_hidden(post['deter']))
     prior = self.draws.sample('prior', self.get_dist(stats), seed_prior)
     return post, {'deter': post['deter'], 'stoch': prior, **stats}
+
+  def _prior_hidden(self, deter):
+    """The layers from h_t to the prior's statistics layer (img_layers of them)."""
+    x = self.img_out(deter)
+    for layer in self.img_more:
+      x = layer(x)
+    return x
 
   def _recur(self, prev, action):
     """h_t = f(h_{t-1}, z_{t-1}, a_{t-1}) for a clipped action: img_in then the recurrent cell."""
     stoch = tf.reshape(prev['stoch'], [-1, np.prod(prev['stoch'].shape[1:])])
+    if self.gru_kind == 'blocks':
+      return self.core(prev['deter'], stoch, action)
     x = self.img_in(tf.concat([stoch, action], -1))
     return self._gru(x, prev['deter'])
 
@@ -191,7 +212,7 @@ class RSSM(keras.layers.Layer):
     post = {k: swap(v) for k, v in post.items()}
     deter = post['deter']
     flat = tf.reshape(deter, [-1, self.deter])
-    stats = self._stats(self.img_stats, self.img_out(flat))
+    stats = self._stats(self.img_stats, self._prior_hidden(flat))
     lead = tf.shape(deter)[:2]
     stats = {k: tf.reshape(v, tf.concat([lead, tf.shape(v)[1:]], 0)) for k, v in stats.items()}
     return post, {'deter': deter, **stats}
@@ -239,6 +260,41 @@ class RSSM(keras.layers.Layer):
     if impl != 'kl':
       raise ValueError(f"Unknown rep_loss.impl '{impl}'. Valid: kl, none.")
     return _free(self.kl(post, sg_state(prior)), free, free_avg)
+
+
+class BlockCore(keras.layers.Layer):
+  """The rewrite's recurrent cell (dreamerv3@e3f0224 rssm.RSSM._core): h_{t-1}, z_{t-1} and
+  a_{t-1} each through a Linear (dynin0-2), their concatenation given to each of `blocks` groups
+  beside that group's slice of h_{t-1}, `dyn_layers` block-diagonal layers (dynhid) and the
+  block-diagonal GRU gates (dyngru), then the GRU update with the update gate biased by -1."""
+
+  def __init__(self, deter, units, blocks, dyn_layers, act, norm, winit, fan, bias):
+    super().__init__()
+    if deter % blocks:
+      raise ValueError(f'rssm.deter {deter} is not a multiple of rssm.blocks {blocks}.')
+    self.deter, self.blocks = deter, blocks
+    kw = dict(act=act, norm=norm, winit=winit, fan=fan, bias=bias)
+    self.dynin = [nets.Linear(units, **kw) for _ in range(3)]  # deter, stoch, action
+    self.hidden = [nets.BlockLinear(deter, blocks, winit, fan) for _ in range(dyn_layers)]
+    self.norms = [nets.Norm(norm) for _ in range(dyn_layers)]
+    self.act = nets.get_act(act)
+    self.gates = nets.BlockLinear(3 * deter, blocks, winit, fan)
+
+  def call(self, deter, stoch, action):
+    deter = tf.cast(deter, tf.float32)
+    x = tf.concat([layer(v) for layer, v in zip(self.dynin, (deter, stoch, action))], -1)
+    g = self.blocks
+    x = tf.tile(x[:, None], [1, g, 1])
+    x = tf.concat([tf.cast(tf.reshape(deter, [-1, g, self.deter // g]), x.dtype), x], -1)
+    x = tf.reshape(x, [-1, g * x.shape[-1]])
+    for layer, norm in zip(self.hidden, self.norms):
+      x = self.act(tf.cast(norm(layer(x)), self.compute_dtype))
+    x = tf.cast(tf.reshape(self.gates(x), [-1, g, 3 * self.deter // g]), tf.float32)
+    reset, cand, update = [tf.reshape(v, [-1, self.deter]) for v in tf.split(x, 3, -1)]
+    reset = tf.sigmoid(reset)
+    cand = tf.tanh(reset * cand)
+    update = tf.sigmoid(update - 1.0)
+    return update * cand + (1.0 - update) * deter
 
 
 def _free(loss, free, free_avg):

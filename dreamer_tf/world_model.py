@@ -11,12 +11,14 @@ import tf_keras as keras
 from . import nets
 from . import prototypes
 from . import rssm as rssm_lib
+from . import simple
 
 sg = tf.stop_gradient
 
 
 CLIP_REWARDS = {'identity': tf.identity, 'tanh': tf.tanh, 'sign': tf.sign}
 REPRESENTATIONS = ('reconstruction', 'prototypes')
+NETS = ('multi', 'simple')  # config encoder_typ / decoder_typ
 
 
 def preprocess(data, clip_rewards='identity', cont_scale=1.0):
@@ -47,11 +49,19 @@ class WorldModel(keras.layers.Layer):
     if config.representation not in REPRESENTATIONS:
       raise ValueError(f"Unknown representation '{config.representation}'. "
                        f"Valid: {', '.join(REPRESENTATIONS)}.")
-    make_encoder = lambda: nets.MultiEncoder(obs_shapes, **config.encoder.to_dict())
+    for key in ('encoder_typ', 'decoder_typ'):
+      if config[key] not in NETS:
+        raise ValueError(f"Unknown {key} '{config[key]}'. Valid: {', '.join(NETS)}.")
+    if config.encoder_typ == 'simple':
+      make_encoder = lambda: simple.SimpleEncoder(obs_shapes, **config.simple_encoder.to_dict())
+    else:
+      make_encoder = lambda: nets.MultiEncoder(obs_shapes, **config.encoder.to_dict())
     self.encoder = make_encoder()
     self.rssm = rssm_lib.RSSM(action_dim, **config.rssm.to_dict())
     self.decoder = self.proto = None
-    if config.representation == 'reconstruction':
+    if config.representation == 'reconstruction' and config.decoder_typ == 'simple':
+      self.decoder = simple.SimpleDecoder(obs_shapes, **config.simple_decoder.to_dict())
+    elif config.representation == 'reconstruction':
       dec = config.decoder.to_dict()
       self.decoder = nets.MultiDecoder(obs_shapes, bins=config.reward_head.bins, **dec)
     else:

@@ -32,12 +32,12 @@ class Atari:
                        f"{', '.join(valid)}.")
     for key, value, choices in (('lives', lives, ('unused', 'discount', 'reset')),
                                 ('actions', actions, ('all', 'needed')),
-                                ('resize', resize, ('opencv',)),
+                                ('resize', resize, ('opencv', 'pillow')),
                                 ('gray_source', gray_source, ('rgb', 'ale'))):
       if value not in choices:
         raise ValueError(f"Unknown env.atari.{key} '{value}'. Valid: {', '.join(choices)}.")
     import cv2
-    self._cv2 = cv2
+    self._cv2, self._resize = cv2, resize
     self._env = ale_py.AtariEnv(
         game=game, obs_type='rgb', frameskip=1,
         repeat_action_probability=0.25 if sticky else 0.0,
@@ -109,7 +109,10 @@ class Atari:
 
   def _obs(self, reward, is_first=False, is_last=False, is_terminal=False):
     image = np.maximum(self._frames[0], self._frames[1])
-    if image.shape[:2] != self._size:
+    if image.shape[:2] != self._size and self._resize == 'pillow':  # the 2024 rewrite's default
+      from PIL import Image
+      image = np.array(Image.fromarray(image).resize(self._size[::-1], Image.BILINEAR))
+    elif image.shape[:2] != self._size:
       image = self._cv2.resize(image, self._size[::-1], interpolation=self._cv2.INTER_AREA)
     if self._ale_gray:
       image = image[:, :, None]
