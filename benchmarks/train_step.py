@@ -4,6 +4,7 @@ parameter counts, for any preset, on Pong-shaped data (64x64x3 uint8 images, 6 a
     python benchmarks/train_step.py --size xs                  # batch 16 x 64, float32
     python benchmarks/train_step.py --size size1m --flops --peak   # + achieved GFLOP/s vs peak
     python benchmarks/train_step.py --size s --compile xla --updates 10
+    python benchmarks/train_step.py --agent dreamerv3_2024 --size size1m --precision float32
 
 --flops counts the matmul/conv work of one update (benchmarks/flops.py) and reports the
 achieved GFLOP/s at the median time; --peak measures the CPU's matmul peaks to compare against
@@ -33,7 +34,11 @@ import flops as flops_lib  # noqa: E402  (benchmarks/flops.py)
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--size', default='xs', choices=['size1m', 'xs', 's', 'm', 'l', 'xl'])
+  parser.add_argument('--agent', default='dreamerv3', choices=['dreamerv3', 'dreamerv3_2024'],
+                      help='dreamerv3_2024: the rewrite (presets dreamerv3_2024, '
+                      'dreamerv3_2024_atari100k, dreamerv3_2024_<size>)')
+  parser.add_argument('--size', default='xs', help='dreamerv3: size1m, xs, s, m, l, xl; '
+                      'dreamerv3_2024: size1m, size12m, ..., size400m')
   parser.add_argument('--preset', action='append', default=[])
   parser.add_argument('--updates', type=int, default=10, help='timed updates after the first')
   parser.add_argument('--json', default=None, help='also write the figures to this file')
@@ -43,7 +48,18 @@ def main():
   parser.add_argument('--peak', action='store_true',
                       help='measure the matmul peaks (float32, bfloat16)')
   args, overrides = parser.parse_known_args()
-  config = config_lib.load(['dreamerv3', 'atari100k', args.size, *args.preset], overrides)
+  if args.agent == 'dreamerv3':
+    presets = ['dreamerv3', 'atari100k', args.size, *args.preset]
+  else:
+    presets = ['dreamerv3_2024', 'dreamerv3_2024_atari100k', f'dreamerv3_2024_{args.size}',
+               *args.preset]
+    if args.phases:
+      parser.error('--phases times the separate world-model and behaviour updates; '
+                   'dreamerv3_2024 makes one (update_order one_loss).')
+  try:
+    config = config_lib.load(presets, overrides)
+  except config_lib.ConfigError as e:
+    parser.error(str(e))
   space = {'image': ((64, 64, 3), np.uint8), 'reward': ((), np.float32), 'is_first': ((), bool),
            'is_last': ((), bool), 'is_terminal': ((), bool)}
   imported_s = time.time() - START
@@ -54,6 +70,7 @@ def main():
   batch = {'image': rng.integers(0, 256, (B, T, 64, 64, 3), dtype=np.uint8),
            'reward': rng.normal(size=(B, T)).astype(np.float32),
            'is_first': np.zeros((B, T), bool), 'is_terminal': np.zeros((B, T), bool),
+           'is_last': np.zeros((B, T), bool),
            'action': np.eye(6, dtype=np.float32)[rng.integers(0, 6, (B, T))]}
   batch['is_first'][:, 0] = True
   t = time.time()
@@ -104,7 +121,7 @@ def main():
       work['fraction_of_peak'] = work['achieved_gflops'] / peaks['peak']
   counts = agent.param_counts()
   result = {
-      'size': args.size, 'presets': ['dreamerv3', 'atari100k', args.size, *args.preset],
+      'size': args.size, 'presets': presets,
       'batch': [B, T], 'precision': config.precision, 'compile': config.compile,
       'threads': [tf.config.threading.get_intra_op_parallelism_threads(),
                   tf.config.threading.get_inter_op_parallelism_threads()],

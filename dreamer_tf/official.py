@@ -1,7 +1,8 @@
 """Weights of the official implementations, loaded by an explicit name map.
 
 `load_official_params(agent, source, version)` copies a parameter tree saved by the official code
-(danijar/dreamerv3@8fa35f8, danijar/dreamerv2@07d906e, danijar/dreamer@56d4d44) into an agent
+(danijar/dreamerv3@8fa35f8, its 2024 rewrite danijar/dreamerv3@e3f0224, danijar/dreamerv2@07d906e,
+danijar/dreamer@56d4d44) into an agent
 built from the matching preset. `source` is a dict {official name: array} (nested dicts are
 joined with '/'), a `.npz` of such arrays, or, behind `allow_pickle=True`, the official 2023
 code's pickled checkpoint. Unpickling runs code stored in the file: open only files you trust,
@@ -18,10 +19,11 @@ import re
 
 import numpy as np
 
-VERSIONS = ('dreamerv3_2023', 'dreamerv2', 'dreamerv1')
+VERSIONS = ('dreamerv3_2023', 'dreamerv3_2024', 'dreamerv2', 'dreamerv1')
 # Entries of an official checkpoint that are not weights: optimiser states and step counters
 # (dreamerv3 jaxutils.Optimizer `<name>_opt/state|step`, SlowUpdater `updates`).
 SKIP = {'dreamerv3_2023': r'/(model|actor|critic)_opt/|/updates/value$',
+        'dreamerv3_2024': r'^opt/|^slowval_count|_count/value$',
         'dreamerv2': r'^(model|actor|critic)_opt/', 'dreamerv1': r'^(model|actor|value)_opt/'}
 
 
@@ -109,6 +111,88 @@ def _v3_state(agent):
   _mlp('agent/task_behavior/critic/slow', agent.ac.slow_critic, out)
   out['agent/task_behavior/ac/retnorm_extr/low/value'] = agent.ac.retnorm.low  # nj.Variable
   out['agent/task_behavior/ac/retnorm_extr/high/value'] = agent.ac.retnorm.high
+  return out
+
+
+# --- DreamerV3 (2024 rewrite): ninjax paths of dreamerv3@e3f0224 agent.py / rssm.py / heads.py --
+
+def _rms(prefix, norm, out):
+  out[f'{prefix}/scale'] = norm.scale
+
+
+def _linear_2024(prefix, layer, out):
+  """nets.Linear + nets.Norm of the rewrite: `<name>/{kernel,bias}` and `<name>norm/scale`."""
+  _dense(prefix, layer.dense, out)
+  _rms(f'{prefix}norm', layer.norm, out)
+
+
+def _head_mlp_2024(prefix, mlp, out, heads):
+  """heads.MLPHead: mlp/linear{i}, mlp/norm{i}, then the head's Linear layers `heads`."""
+  for i, layer in enumerate(mlp.hidden):
+    _dense(f'{prefix}/mlp/linear{i}', layer.dense, out)
+    _rms(f'{prefix}/mlp/norm{i}', layer.norm, out)
+  for name, dense in heads:
+    _dense(f'{prefix}/head/{name}', dense, out)
+
+
+def _policy_heads(actor):
+  """Head.categorical: `action/logits`; Head.bounded_normal: `action/mean`, `action/stddev`."""
+  head = actor.head
+  if hasattr(head, 'std'):
+    return [('action/mean', head.out), ('action/stddev', head.std)]
+  return [('action/logits', head.out)]
+
+
+def _v3_2024(agent):
+  wm, ac, out = agent.wm, agent.ac, {}
+  enc, dec, rssm = wm.encoder, wm.decoder, wm.rssm
+  for i, layer in enumerate(enc.mlp if enc.mlp_shapes else []):
+    _linear_2024(f'enc/mlp{i}', layer, out)
+  for i, (conv, norm) in enumerate(zip(enc.convs, enc.norms)):
+    _dense(f'enc/cnn{i}', conv, out)
+    _rms(f'enc/cnn{i}norm', norm, out)
+  for i, layer in enumerate(rssm.core.dynin):
+    _linear_2024(f'dyn/dynin{i}', layer, out)
+  for i, (layer, norm) in enumerate(zip(rssm.core.hidden, rssm.core.norms)):
+    _dense(f'dyn/dynhid{i}', layer, out)
+    _rms(f'dyn/dynhid{i}norm', norm, out)
+  _dense('dyn/dyngru', rssm.core.gates, out)
+  _linear_2024('dyn/obs0', rssm.obs_out, out)
+  _dense('dyn/obslogit', rssm.obs_stats, out)
+  for i, layer in enumerate([rssm.img_out, *rssm.img_more]):
+    _linear_2024(f'dyn/prior{i}', layer, out)
+  _dense('dyn/priorlogit', rssm.img_stats, out)
+  if dec.mlp_shapes:
+    for i, layer in enumerate(dec.mlp):
+      _dense(f'dec/mlp/linear{i}', layer.dense, out)
+      _rms(f'dec/mlp/norm{i}', layer.norm, out)
+    for key, dense in zip(dec.mlp_shapes, dec.vec):
+      _dense(f'dec/vec/{key}/pred', dense, out)
+  if dec.cnn_shapes:
+    if dec.bspace:
+      _dense('dec/sp0', dec.sp0, out)
+      _linear_2024('dec/sp1', dec.sp1, out)
+    _dense('dec/sp2' if dec.bspace else 'dec/space', dec.sp2, out)
+    _rms('dec/spnorm' if dec.bspace else 'dec/spacenorm', dec.norms[0], out)
+    stages = len(dec.convs)  # ours run conv{stages-1} ... conv0 of the rewrite's loop
+    for j, (conv, norm) in enumerate(zip(dec.convs, dec.norms[1:])):
+      _dense(f'dec/conv{stages - 1 - j}', conv, out)
+      _rms(f'dec/conv{stages - 1 - j}norm', norm, out)
+    _dense('dec/imgout', dec.imgout, out)
+  _head_mlp_2024('rew', wm.reward, out, [('logits', wm.reward.head.out)])
+  _head_mlp_2024('con', wm.cont, out, [('logit', wm.cont.head.out)])
+  _head_mlp_2024('pol', ac.actor, out, _policy_heads(ac.actor))
+  _head_mlp_2024('val', ac.critic, out, [('logits', ac.critic.head.out)])
+  return out
+
+
+def _v3_2024_state(agent):
+  """The slow value (embodied.jax.SlowModel `slowval`) and the return normaliser (Normalize)."""
+  out = {}
+  slow = agent.ac.slow_critic
+  _head_mlp_2024('slowval', slow, out, [('logits', slow.head.out)])
+  out['retnorm/lo'] = agent.ac.retnorm.low
+  out['retnorm/hi'] = agent.ac.retnorm.high
   return out
 
 
@@ -216,7 +300,8 @@ def _v2_state(agent):
   return out
 
 
-MAPS = {'dreamerv3_2023': (_v3, _v3_state), 'dreamerv2': (_v2, _v2_state),
+MAPS = {'dreamerv3_2023': (_v3, _v3_state), 'dreamerv3_2024': (_v3_2024, _v3_2024_state),
+        'dreamerv2': (_v2, _v2_state),
         'dreamerv1': (_v1, _v1_state)}
 
 

@@ -36,7 +36,7 @@ BENCHMARKS = {  # unit of env_steps / xs, the budgets of the tables
 RULES = ('window', 'last', 'v1table')
 # Which published method a dreamer_tf preset is judged against (the 2023 paper's runs for
 # `dreamerv3`, see shared/reference README: never mix the 2023 and 2024 result sets).
-METHODS = {'dreamerv3': 'dreamerv3_2023'}
+METHODS = {'dreamerv3': 'dreamerv3_2023', 'dreamerv3_2024': 'dreamerv3'}
 # The kind of episode a method's published curves hold: DreamerV1's `test/return`
 # (dreamer@56d4d44 dreamer.py, `training=False`) and DreamerV2's `eval_return` (dreamerv2@07d906e
 # train.py, policy mode 'eval') are evaluation episodes, the DreamerV3 score files training

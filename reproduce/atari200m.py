@@ -1,9 +1,10 @@
-"""DreamerV2 (or DreamerV3 2023) on Atari 200M frames with its paper protocol, ending with a
-verdict against the published seeds of that agent at the same frame count.
+"""DreamerV2 (or DreamerV3: 2023 paper, 2024 rewrite) on Atari 200M frames with its paper
+protocol, ending with a verdict against the published seeds of that agent at the same frame count.
 
     python reproduce/atari200m.py --game pong --agent dreamerv2        # 50M steps = 200M frames
     python reproduce/atari200m.py --game pong --agent dreamerv2 --steps 20000 --precision=float32
     python reproduce/atari200m.py --game pong --agent dreamerv3        # 2023 `atari` block, XL
+    python reproduce/atari200m.py --game pong --agent dreamerv3_2024   # rewrite `atari`, 96x96
 
 DreamerV2: presets dreamerv2 + dreamerv2_atari (grayscale, sticky actions, repeat 4, 27k-step
 time limit, 50k prefill, an update every 16 steps). The full budget is a GPU path (days); reduced
@@ -17,7 +18,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from dreamer_tf import published, quiet  # noqa: E402
 
-AGENTS = {'dreamerv2': ['dreamerv2', 'dreamerv2_atari'], 'dreamerv3': ['dreamerv3', 'atari']}
+AGENTS = {'dreamerv2': ['dreamerv2', 'dreamerv2_atari'], 'dreamerv3': ['dreamerv3', 'atari'],
+          'dreamerv3_2024': ['dreamerv3_2024', 'dreamerv3_2024_atari']}   # rewrite: size200m
 
 
 def parse(argv):

@@ -166,12 +166,14 @@ def preset_combinations():
   atari100k, atari200m = reproduce_script('atari100k'), reproduce_script('atari200m')
   dmc, regression = reproduce_script('dmc'), reproduce_script('regression')
   combos = [[name] for name in cfg.presets()]
-  combos += [['dreamerv3', 'atari100k', size] for size in atari100k.SIZES]
+  combos += [['dreamerv3', 'atari100k', size] for size in atari100k.AGENTS['dreamerv3'][0]]
+  combos += [['dreamerv3_2024', 'dreamerv3_2024_atari100k', f'dreamerv3_2024_{size}']
+             for size in atari100k.AGENTS['dreamerv3_2024'][0]]
   combos += list(atari200m.AGENTS.values())
-  for vision, proprio in dmc.AGENTS.values():
-    sizes = atari100k.SIZES if vision[0] == 'dreamerv3' else ('',)
-    combos += [presets + [size] * bool(size) for presets in (vision, proprio) if presets
-               for size in sizes]
+  for agent, (vision, proprio) in dmc.AGENTS.items():
+    sizes = dmc.SIZES.get(agent, (None,))
+    combos += [presets + dmc.size_presets(agent, size) for presets in (vision, proprio)
+               if presets for size in sizes]
   combos += [list(check.presets) for check in regression.CHECKS.values() if check.presets]
   combos.append(list(dreamer_tf.DEFAULT_PRESETS))
   return combos + [combo + ['debug'] for combo in combos]

@@ -253,3 +253,19 @@ def test_continuous_actions_and_vector_observations():
   step = {k: v[:, 0] for k, v in batch.items() if k in obs}
   action, _ = agent.policy(step, state)
   assert action.shape == (2, 3) and np.all(np.isfinite(action))  # Normal(tanh(mean), std)
+
+
+def test_whole_loop_trains_resumes_and_scores(tmp_path):
+  """run.run with the preset (debug widths) on the dummy task, then resumed to more steps."""
+  from dreamer_tf import run
+  args = ['--task', 'dummy_disc', '--env.dummy.length', '40', '--precision', 'float32',
+          '--simple_encoder.depth', '2', '--simple_decoder.depth', '2', '--run.train_ratio', '64']
+  presets = ['dreamerv3_2024', 'debug']
+  out = run.run(config.load(presets, args + ['--run.steps', '60']), tmp_path, log=lambda *a: None)
+  assert out['step'] == 60 and out['updates'] > 0
+  messages = []
+  more = run.run(config.load(presets, args + ['--run.steps', '80']), tmp_path,
+                 log=messages.append)
+  assert any('Resumed' in m and 'step 60' in m for m in messages)
+  assert more['step'] == 80 and more['updates'] > out['updates']
+  assert more['episodes'] and all(np.isfinite(e['score']) for e in more['episodes'])
