@@ -103,8 +103,8 @@ def explain_short_run(args, presets, overrides):
           "benchmarks/gpu_check.py --learn-minutes M projects it on a GPU machine).", flush=True)
   else:
     print(f"Protocol budget: {command} --agent {args.agent}  (size200m, ~{updates:,} updates "
-          "of batch 16 x 64; its time per update here is not measured: "
-          "benchmarks/train_step.py --preset dreamerv3_2024 ... measures it).", flush=True)
+          "of batch 16 x 64; its time per update on this machine: benchmarks/train_step.py "
+          "--agent dreamerv3_2024 --size size200m).", flush=True)
 
 
 if __name__ == '__main__':
