@@ -10,11 +10,18 @@ With N parallel envs each env's steps form their own stream (`Streams`: one Repl
 `directory/env_<i>`, capacity split evenly), so no window spans two envs, as the official replay
 keeps one stream per worker; a batch picks each window uniformly over all streams' windows.
 
+`online` (the 2024 rewrite's `replay.online`, embodied/core/replay.py): every `length`-th window
+of a stream (those starting at 1, length + 1, 2 length + 1, ...: non-overlapping, each queued
+when its last step arrives) also enters a FIFO queue, and a training batch takes its rows from
+the queue first, so every step is trained on soon after it is collected; the remaining rows are
+uniform. One queue over all streams, as the official one.
+
 Crash safety: chunk files are written to a temporary name and renamed. `directory/total` is an
 8-byte memory-mapped counter of steps ever added, updated every step for free and surviving a
 `kill -9` (not a power loss); `load` restores the checkpointed state, appends the complete chunks
 flushed after it, and returns how many steps the counter saw beyond that: the steps lost.
 """
+import collections
 import errno
 import os
 import pathlib
@@ -26,10 +33,12 @@ from .checkpoint import fault_point
 
 class Replay:
 
-  def __init__(self, length, capacity, chunk=1024, directory=None, seed=0):
+  def __init__(self, length, capacity, chunk=1024, directory=None, seed=0, online=False):
     if capacity < length:
       raise ValueError(f'replay_size {capacity} is smaller than batch_length {length}.')
     self.length, self.capacity, self.chunk = length, int(capacity), int(chunk)
+    self.online = online
+    self.queue = collections.deque()  # window starts (global step index), `online` only
     self.directory = directory and pathlib.Path(directory)
     self.chunks = []     # list of dicts of arrays (chunk, ...)
     self.first = 0       # global index of the first step held
@@ -53,7 +62,10 @@ class Replay:
                           for k, v in step.items()})
     for key, value in step.items():
       self.chunks[-1][key][offset] = value
+    index = self.total
     self.total += 1
+    if self.online and index >= self.length and index % self.length == 0:
+      self.queue.append(index - self.length + 1)
     if self.directory:
       self._count()
     if self.total % self.chunk == 0:
@@ -65,15 +77,30 @@ class Replay:
       self.chunks.pop(0)
       self.first += self.chunk
 
-  def sample(self, batch):
-    """(batch, length, ...) arrays of uniformly chosen windows; is_first[:, 0] = True."""
+  def sample(self, batch, train=True):
+    """(batch, length, ...) arrays of windows, queued ones first (`online` and `train`), the rest
+    chosen uniformly; is_first[:, 0] = True."""
     if self.num_items < 1:
       raise RuntimeError(f'Replay holds {len(self)} steps, fewer than one sequence of '
                          f'{self.length}.')
-    starts = self.first + self.rng.integers(0, self.num_items, batch)
+    queued = self.pop_queued(batch) if train else []
+    return self.windows([*queued, *(self.first + self.rng.integers(
+        0, self.num_items, batch - len(queued)))])
+
+  def windows(self, starts):
+    """The windows at global step indices `starts`, stacked; is_first[:, 0] = True."""
     seqs = [self._window(s) for s in starts]
     out = {k: np.stack([s[k] for s in seqs]) for k in seqs[0]}
     out['is_first'][:, 0] = True
+    return out
+
+  def pop_queued(self, count):
+    """Up to `count` queued window starts, oldest first; windows evicted meanwhile are dropped."""
+    out = []
+    while self.queue and len(out) < count:
+      start = self.queue.popleft()
+      if start >= self.first:
+        out.append(start)
     return out
 
   def _window(self, start):
@@ -130,7 +157,7 @@ class Replay:
   def state(self):
     """Small JSON-able state for the checkpoint; `save` must have run first."""
     return {'total': self.total, 'first': self.first,
-            'rng': self.rng.bit_generator.state}
+            'rng': self.rng.bit_generator.state, 'queue': list(self.queue)}
 
   def save(self):
     """Flushes full chunks and the open one; returns the state to store in the checkpoint."""
@@ -181,6 +208,7 @@ class Replay:
       self._append(self._read(self._chunk_path(self.total // self.chunk)))
     self.saved = self.total // self.chunk
     self.rng.bit_generator.state = state['rng']
+    self.queue = collections.deque(state.get('queue', ()))  # not the re-added open chunk's
     self._count()
     return max(0, seen - self.total)
 
@@ -202,13 +230,15 @@ class Replay:
 class Streams:
   """One Replay per env (the official per-worker streams) behind Replay's interface."""
 
-  def __init__(self, amount, length, capacity, chunk=1024, directory=None, seed=0):
+  def __init__(self, amount, length, capacity, chunk=1024, directory=None, seed=0,
+               online=False):
     directory = directory and pathlib.Path(directory)
     self.streams = [Replay(length, -(-int(capacity) // amount), chunk,
-                           directory and directory / f'env_{i}', seed=seed + i)
+                           directory and directory / f'env_{i}', seed=seed + i, online=online)
                     for i in range(amount)]
     self.length = length
     self.rng = np.random.default_rng(seed + amount)
+    self.queue = collections.deque()  # (stream, window start) over all streams, `online`
 
   def __len__(self):
     return sum(len(s) for s in self.streams)
@@ -222,19 +252,31 @@ class Streams:
     return sum(s.num_items for s in self.streams)
 
   def add(self, step, worker):
-    self.streams[worker].add(step)
+    stream = self.streams[worker]
+    stream.add(step)
+    while stream.queue:  # into the one queue, in the order the windows completed
+      self.queue.append((worker, stream.queue.popleft()))
 
-  def sample(self, batch):
-    """Windows chosen uniformly over every stream's windows (grouped by stream in the batch)."""
+  def sample(self, batch, train=True):
+    """Queued windows first (`online` and `train`), then windows chosen uniformly over every
+    stream's windows (grouped by stream in the batch)."""
     items = np.array([s.num_items for s in self.streams], np.float64)
     if not items.sum():
       raise RuntimeError(f'Replay holds no sequence of {self.length} steps in any env stream.')
-    counts = self.rng.multinomial(batch, items / items.sum())
-    parts = [s.sample(int(n)) for s, n in zip(self.streams, counts) if n]
+    queued = []
+    while train and self.queue and len(queued) < batch:
+      worker, start = self.queue.popleft()
+      if start >= self.streams[worker].first:  # not evicted meanwhile
+        queued.append((worker, start))
+    parts = [self.streams[w].windows([s]) for w, s in queued]
+    rest = batch - len(queued)
+    counts = self.rng.multinomial(rest, items / items.sum())
+    parts += [s.sample(int(n), train=False) for s, n in zip(self.streams, counts) if n]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
   def state(self):
-    return {'streams': [s.state() for s in self.streams], 'rng': self.rng.bit_generator.state}
+    return {'streams': [s.state() for s in self.streams], 'rng': self.rng.bit_generator.state,
+            'queue': [list(x) for x in self.queue]}
 
   def save(self):
     for s in self.streams:
@@ -248,14 +290,15 @@ class Streams:
                        f'streams, this run {len(self.streams)} (envs.amount).')
     lost = sum(s.load(x) for s, x in zip(self.streams, state['streams']))
     self.rng.bit_generator.state = state['rng']
+    self.queue = collections.deque(tuple(x) for x in state.get('queue', ()))
     return lost
 
   def stats(self):
     return {'replay_steps': len(self), 'replay_items': self.num_items}
 
 
-def make(amount, length, capacity, chunk=1024, directory=None, seed=0):
+def make(amount, length, capacity, chunk=1024, directory=None, seed=0, online=False):
   """A Replay for one env (its chunks directly in `directory`), Streams for several."""
   if amount == 1:
-    return Replay(length, capacity, chunk, directory, seed)
-  return Streams(amount, length, capacity, chunk, directory, seed)
+    return Replay(length, capacity, chunk, directory, seed, online)
+  return Streams(amount, length, capacity, chunk, directory, seed, online)

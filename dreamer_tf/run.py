@@ -140,7 +140,8 @@ def _train(config, logdir, env, eval_env, log):
         'amx_bf16 in /proc/cpuinfo): TensorFlow emulates it, several times slower than float32 '
         '(README, Performance); --precision=float32 is faster here.')
   replay = replay_lib.make(len(env), config.batch_length, config.replay_size,
-                           config.replay_chunk, logdir / 'replay', seed=config.seed)
+                           config.replay_chunk, logdir / 'replay', seed=config.seed,
+                           online=config.replay_online)
   steps, repeat = int(config.run.steps), repeat_of(config)
   logger = logger_lib.Logger(logdir, config.task, config.method, config.seed, repeat, steps)
   reporter = openloop.Reporter(agent, logdir / 'report', logger.writer, repeat,

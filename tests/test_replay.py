@@ -77,3 +77,36 @@ def test_disk_full_names_the_file_and_leaves_no_partial_file(tmp_path, monkeypat
   with pytest.raises(OSError, match='Could not write replay file .*chunk_00000000.npz: No space'):
     fill(replay, 8)
   assert sorted(p.name for p in tmp_path.iterdir()) == ['total']
+
+
+def test_online_queue_trains_on_every_non_overlapping_window_first(tmp_path):
+  """replay.online of the 2024 rewrite: the window ending at step n is queued when n is a
+  positive multiple of the length (starts 1, 5, 9 for length 4), and training rows take the
+  queue first, oldest first; the rest are uniform. The queue survives a checkpoint."""
+  replay = replay_lib.Replay(length=4, capacity=1000, chunk=8, directory=tmp_path, seed=0,
+                             online=True)
+  fill(replay, 13)
+  assert list(replay.queue) == [1, 5, 9]
+  assert list(replay.sample(2)['x'][:, 0]) == [1, 5]
+  state = replay.save()
+  again = replay_lib.Replay(length=4, capacity=1000, chunk=8, directory=tmp_path, seed=0,
+                            online=True)
+  again.load(state)
+  assert list(again.queue) == [9]
+  assert list(again.sample(3, train=False)['x'][:, 0]) != [9] * 3 and list(again.queue) == [9]
+  batch = again.sample(3)
+  assert batch['x'][0, 0] == 9 and not again.queue
+  np.testing.assert_array_equal(np.diff(batch['x'], axis=1), 1)
+  plain = replay_lib.Replay(length=4, capacity=1000, chunk=8)
+  fill(plain, 13)
+  assert not plain.queue
+
+
+def test_online_queue_is_one_fifo_over_env_streams():
+  streams = replay_lib.Streams(2, length=2, capacity=1000, chunk=4, seed=0, online=True)
+  for i in range(6):  # env 1 completes its windows one step ahead of env 0
+    streams.add({'x': np.int64(100 + i), 'is_first': False}, 1)
+    streams.add({'x': np.int64(i), 'is_first': False}, 0)
+  assert list(streams.queue) == [(1, 1), (0, 1), (1, 3), (0, 3)]
+  batch = streams.sample(5)
+  assert list(batch['x'][:4, 0]) == [101, 1, 103, 3] and not streams.queue
