@@ -4,6 +4,7 @@ p90), agent steps per second, start -> first update, peak RSS.
 
     python benchmarks/loop.py --size xs --seconds 300            # train ratio 256, batch 16 x 64
     python benchmarks/loop.py --size size1m --seconds 300 --json loop.json
+    python benchmarks/loop.py --agent dreamerv3_2024 --size size1m --precision=float32
 
 The run is the real `run.run` (random prefill of one batch, then the policy and updates per
 `Ratio`), stopped by an alarm after --seconds; the logdir is a temporary directory.
@@ -31,7 +32,9 @@ from dreamer_tf import run  # noqa: E402
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--size', default='xs', choices=['size1m', 'xs', 's', 'm', 'l', 'xl'])
+  parser.add_argument('--agent', default='dreamerv3', choices=['dreamerv3', 'dreamerv3_2024'])
+  parser.add_argument('--size', default='xs', help='dreamerv3: size1m, xs, s, m, l, xl; '
+                      'dreamerv3_2024: size1m ... size400m')
   parser.add_argument('--seconds', type=float, default=300.0)
   parser.add_argument('--train-ratio', type=float, default=256.0)
   parser.add_argument('--json', default=None)
@@ -39,6 +42,8 @@ def main():
                       help="print 'PEERS_UPDATE <begin> <end>' per update (benchmarks/peers.py)")
   args, overrides = parser.parse_known_args()
   presets = ['dreamerv3', 'atari100k', args.size]
+  if args.agent == 'dreamerv3_2024':
+    presets = ['dreamerv3_2024', 'dreamerv3_2024_atari100k', f'dreamerv3_2024_{args.size}']
   config = config_lib.load(presets, overrides).update({
       'run.train_ratio': args.train_ratio, 'run.steps': 10 ** 9, 'run.script': 'train',
       'run.log_every': 60, 'run.save_every': 10 ** 6})

@@ -15,6 +15,8 @@ Programs (the peers each in its own virtualenv under --root, default /tmp/peers)
   ours-xs, ours-s, ours-xs-bf16, ours-size1m
                    dreamer_tf's benchmarks/loop.py (`--size`, bf16: `--precision=bfloat16`),
                    run by this interpreter from this checkout
+  ours-2024-size1m dreamer_tf's `dreamerv3_2024` preset (the rewrite's algorithm) at size1m,
+                   float32 as jax-size1m runs
 
 Each peer runs as a subprocess for --seconds, in a new session, then gets SIGINT (SIGKILL if it
 lingers). Neither peer prints a line per update, so the subprocess is started through a small
@@ -66,7 +68,9 @@ TRAIN_RATIO = 256.0
 BATCH, LENGTH = 16, 64
 OURS = {'ours-xs': ['--size', 'xs'], 'ours-s': ['--size', 's'],
         'ours-xs-bf16': ['--size', 'xs', '--precision=bfloat16'],
-        'ours-size1m': ['--size', 'size1m']}
+        'ours-size1m': ['--size', 'size1m'],
+        'ours-2024-size1m': ['--agent', 'dreamerv3_2024', '--size', 'size1m',
+                             '--precision=float32']}
 SHEEPRL = {  # sheeprl's configs/exp/*.yaml and configs/algo/*.yaml
     'sheeprl-xs': ('dreamer_v3', ['exp=dreamer_v3', 'algo=dreamer_v3_XS']),
     'sheeprl-s': ('dreamer_v3', ['exp=dreamer_v3', 'algo=dreamer_v3_S']),
@@ -87,7 +91,9 @@ RATIOS = (
     ('XS start -> first update done, ours (s)', 'ours-xs', None, 'start_to_first_update_s',
      '<= 8 s'),
     ('size1m s/update, ours / official JAX', 'ours-size1m', 'jax-size1m',
-     'sec_per_update_median', '<= 0.5'))
+     'sec_per_update_median', '<= 0.5'),
+    ('size1m s/update, the same algorithm: ours dreamerv3_2024 / official JAX',
+     'ours-2024-size1m', 'jax-size1m', 'sec_per_update_median', 'beside'))
 
 # Launchers: run in the peer's venv, wrap its update with a timer, then call its entry point.
 SHEEPRL_LAUNCHER = r'''

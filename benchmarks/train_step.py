@@ -65,13 +65,14 @@ def main():
   imported_s = time.time() - START
   agent = agent_lib.Agent(space, {'shape': (6,), 'discrete': True}, config)
   agent_s = time.time() - START
-  B, T = config.batch_size, config.batch_length
+  B, T = config.batch_size, config.batch_length + config.replay_context
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (B, T, 64, 64, 3), dtype=np.uint8),
            'reward': rng.normal(size=(B, T)).astype(np.float32),
            'is_first': np.zeros((B, T), bool), 'is_terminal': np.zeros((B, T), bool),
-           'is_last': np.zeros((B, T), bool),
            'action': np.eye(6, dtype=np.float32)[rng.integers(0, 6, (B, T))]}
+  for key, (shape, dtype) in agent.data_space.items():  # is_last, replay_context latents
+    batch.setdefault(key, np.zeros((B, T, *shape), dtype))
   batch['is_first'][:, 0] = True
   t = time.time()
   if config.compile != 'eager':

@@ -40,9 +40,16 @@ class Agent(tf.Module):
 
   def _setup(self, obs_space, act_space, config):
     self.config = config
+    self.context = config.replay_context
     self.obs_space = {k: (tuple(s), np.dtype(d)) for k, (s, d) in obs_space.items()}
     self.act_shape, self.discrete = tuple(act_space['shape']), act_space['discrete']
     self._check_spaces()
+    if self.context and config.rssm.latent != 'categorical':
+      raise ValueError('replay_context stores categorical latents; rssm.latent is '
+                       f'{config.rssm.latent!r}.')
+    if self.context and distribute.replicas(self.strategy) > 1:
+      raise ValueError(f'replay_context with run.strategy {config.run.strategy!r} (several '
+                       'replicas) is not supported; use replay_context 0.')
     if config.update_order not in UPDATE_ORDERS:
       raise ValueError(f"Unknown update_order '{config.update_order}'. "
                        f"Valid: {', '.join(UPDATE_ORDERS)}.")
@@ -66,7 +73,7 @@ class Agent(tf.Module):
                                   name='actor_opt', **config.actor_opt.to_dict())
       self.critic_opt = optim.make(self.ac.critic.trainable_variables, scaling=scaling,
                                    name='critic_opt', **config.critic_opt.to_dict())
-    B, T = config.batch_size, config.batch_length
+    B, T = config.batch_size, config.batch_length + self.context
     spec = lambda lead: {k: tf.TensorSpec((*lead, *s), d) for k, (s, d) in self.data_space.items()}
     if distribute.replicas(self.strategy) == 1:
       self._train = _compile(self._train_step, config.compile,
@@ -104,7 +111,38 @@ class Agent(tf.Module):
                   'is_terminal': ((), np.bool_), 'action': (self.act_shape, np.float32)})
     if self.config.behavior == 'dreamerv3_2024':  # the replay value loss reads is_last
       space['is_last'] = ((), np.bool_)
+    if self.context:  # the policy's latent at each step (replay_context): float16, one-hots
+      rssm = self.config.rssm
+      space['ctx_deter'] = ((rssm.deter,), np.float16)
+      space['ctx_stoch'] = ((rssm.stoch, rssm.classes), np.uint8)
     return space
+
+  def context_of(self, state):
+    """The replay_context entries of a policy state (latent, action): {'ctx_deter',
+    'ctx_stoch'} (N, ...) numpy arrays, stored with each step in the replay."""
+    latent = state[0]
+    return {'ctx_deter': np.asarray(latent['deter'], np.float16),
+            'ctx_stoch': np.asarray(latent['stoch'], np.uint8)}
+
+  def _split_context(self, batch):
+    """(batch of the trained steps, context) for replay_context K: the steps after the first K,
+    and the stored latent and action of step K - 1 to start from (the rewrite's
+    Agent._apply_replay_context with consec_train 1); (batch, None) without."""
+    if not self.context:
+      return batch, None
+    K = self.context
+    last = lambda x: x[:, K - 1]
+    stoch = tf.cast(last(batch['ctx_stoch']), tf.float32)
+    state = {'deter': tf.cast(last(batch['ctx_deter']), tf.float32), 'stoch': stoch,
+             'logit': tf.zeros_like(stoch)}  # the scan's carry; the step reads deter, stoch
+    data = {k: v[:, K:] for k, v in batch.items() if not k.startswith('ctx_')}
+    return data, {'state': state, 'action': last(batch['action'])}
+
+  @staticmethod
+  def _context_out(post):
+    """The trained steps' posterior latents, written back into the replay (replay.update)."""
+    return {'context/ctx_deter': tf.cast(post['deter'], tf.float16),
+            'context/ctx_stoch': tf.cast(tf.round(post['stoch']), tf.uint8)}
 
   def _dummy(self, lead):
     return {k: tf.zeros((*lead, *s), d) for k, (s, d) in self.data_space.items()}
@@ -178,13 +216,20 @@ class Agent(tf.Module):
     return tf.clip_by_value(noisy, -1.0, 1.0)
 
   # --- learning ----------------------------------------------------------------------------------
-  def train(self, batch):
-    """One update of world model, actor and critic on a replay batch (B, T, ...)."""
+  def train(self, batch, with_context=False):
+    """One update of world model, actor and critic on a replay batch (B, T + replay_context,
+    ...). Returns the metrics, and with `with_context` also the trained steps' latents
+    {'ctx_deter', 'ctx_stoch'} (B, T, ...) for the replay (replay_context)."""
     seed = self.rng.uniform_full_int([2], tf.int32)
     batch = {k: batch[k] for k in self.data_space}
     if distribute.replicas(self.strategy) > 1:
       batch = distribute.split(self.strategy, batch)
-    return {k: float(v) for k, v in self._train(batch, seed).items()}
+    out = self._train(batch, seed)
+    metrics = {k: float(v) for k, v in out.items() if not k.startswith('context/')}
+    if not with_context:
+      return metrics
+    return metrics, {k.split('/', 1)[1]: v.numpy() for k, v in out.items()
+                     if k.startswith('context/')}
 
   def _distributed_step(self, batch, seed):
     """_train_step on every replica's slice, each with its own draws; metrics averaged (maxima:
@@ -200,25 +245,30 @@ class Agent(tf.Module):
 
   def _train_step(self, batch, seed):
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    batch, context = self._split_context(batch)
     if self.config.update_order == 'one_loss':
-      return self._one_loss_step(batch, seeds)
-    start, metrics, grads = self._world_model_grads(batch, seeds[0])
+      return self._one_loss_step(batch, seeds, context)
+    start, metrics, grads = self._world_model_grads(batch, seeds[0], context)
     joint = self.config.update_order == 'joint'
     if not joint:
       metrics.update(self._apply_model(grads))
     metrics.update(self._train_behavior(start, seeds[1]))
     if joint:  # the program order of the variable ops keeps imagination on the old weights
       metrics.update(self._apply_model(grads))
+    if context is not None:  # the posterior (B * T rows of `start`) back to (B, T)
+      rows = tf.shape(batch['is_first'])[:2]
+      metrics.update(self._context_out({k: tf.reshape(start[k], tf.concat(
+          [rows, tf.shape(start[k])[1:]], 0)) for k in ('deter', 'stoch')}))
     return metrics
 
-  def _one_loss_step(self, batch, seeds):
+  def _one_loss_step(self, batch, seeds, context=None):
     """The rewrite's update (dreamerv3@e3f0224 Agent.train, Agent.loss): world-model, actor,
     critic and replay-value losses summed into one loss on the parameters before the update,
     one optimiser step on all of them, then the slow critic. Imagination starts from every
     posterior state and is not differentiated (REINFORCE actor, stopped features)."""
     data = self.wm.preprocess(batch)
     with tf.GradientTape() as tape:
-      model_loss, post, metrics = self.wm.loss(data, seeds[0])
+      model_loss, post, metrics = self.wm.loss(data, seeds[0], context)
       with tape.stop_recording():
         start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}
         traj = self.ac.imagine(self.wm, start, seeds[1])
@@ -234,6 +284,8 @@ class Agent(tf.Module):
     metrics.update(self.opt.apply(tape.gradient(scaled, self.opt.variables_)))
     self.wm.after_update()
     self.ac.update_slow()
+    if context is not None:
+      metrics.update(self._context_out(post))
     return metrics
 
   def _apply_model(self, grads):
@@ -241,11 +293,11 @@ class Agent(tf.Module):
     self.wm.after_update()
     return metrics
 
-  def _world_model_grads(self, batch, seed):
+  def _world_model_grads(self, batch, seed, context=None):
     """World-model loss and gradients; the imagination starts: every posterior state (B * T)."""
     data = self.wm.preprocess(batch)
     with tf.GradientTape() as tape:
-      model_loss, post, metrics = self.wm.loss(data, seed)
+      model_loss, post, metrics = self.wm.loss(data, seed, context)
       scaled = self.model_opt.scale_loss(model_loss)
     grads = tape.gradient(scaled, self.model_opt.variables_)
     start = {k: tf.reshape(tf.stop_gradient(v), [-1, *v.shape[2:]]) for k, v in post.items()}

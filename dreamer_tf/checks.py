@@ -124,6 +124,9 @@ RULES = {
         lambda v, c: _number(v) and v >= max(1, c['batch_length'] * c['envs.amount']),
         'an integer >= batch_length x envs.amount'),
     'replay_chunk|batch_size|batch_length': at_least(1),
+    'replay_context': Check(lambda v, c: _number(v) and v >= 0 and (
+        v == 0 or c['rssm.latent'] == 'categorical'),
+        'an integer >= 0 (> 0 only with rssm.latent categorical)'),
     # World model.
     'representation': one_of('reconstruction', 'prototypes'),   # world_model.REPRESENTATIONS
     r'proto\.(prototypes|dim|sinkhorn_iters|ema_every)': at_least(1),

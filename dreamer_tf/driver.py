@@ -22,15 +22,17 @@ from .envs import vector
 
 class Driver:
 
-  def __init__(self, env, agent_state):
+  def __init__(self, env, agent_state, extras=None):
     """env: an envs.vector.Batch, or one env (a batch of one); agent_state: callable(batch) ->
-    initial policy state (latent, previous action)."""
+    initial policy state (latent, previous action); extras: callable(policy state) -> {key:
+    (N, ...) array} stored with each env's transition (replay_context: Agent.context_of)."""
     self.env = env if isinstance(env, vector.Batch) else vector.Batch([lambda: env])
     self._initial = agent_state
     self.obs = None    # the N observations the policy acts on next; None: reset all envs
     self.state = None
     self.episodes = [{'score': 0.0, 'length': 0} for _ in range(len(self.env))]
     self.on_step, self.on_episode = [], []
+    self.extras = extras
 
   def save(self):
     """JSON-able position, or None when an env state cannot be saved."""
@@ -66,6 +68,7 @@ class Driver:
       action, self.state = policy(batch, self.state)
       last = batch['is_last'].astype(bool)
       action = action * (1.0 - last[:, None])  # zeroed at episode ends (official)
+      extras = self.extras(self.state) if self.extras else {}
       for i, obs in enumerate(self.obs):
         ep = self.episodes[i]
         if obs['is_first']:
@@ -73,7 +76,8 @@ class Driver:
         else:
           ep['score'] += float(obs['reward'])
           ep['length'] += 1
-        transition = {**obs, 'action': action[i].astype(np.float32)}
+        transition = {**obs, 'action': action[i].astype(np.float32),
+                      **{k: v[i] for k, v in extras.items()}}
         step += 1
         for fn in self.on_step:
           fn(transition, i)

@@ -16,6 +16,11 @@ when its last step arrives) also enters a FIFO queue, and a training batch takes
 the queue first, so every step is trained on soon after it is collected; the remaining rows are
 uniform. One queue over all streams, as the official one.
 
+Every sampled batch carries `stepid` (B, 2): the env stream and the global index of each
+window's first step, so that `update` can write values computed in training back into the steps
+(replay_context: the latents the train step inferred, the rewrite's `replay.update`). Chunks
+already on disk keep the values they were written with.
+
 Crash safety: chunk files are written to a temporary name and renamed. `directory/total` is an
 8-byte memory-mapped counter of steps ever added, updated every step for free and surviving a
 `kill -9` (not a power loss); `load` restores the checkpointed state, appends the complete chunks
@@ -87,12 +92,28 @@ class Replay:
     return self.windows([*queued, *(self.first + self.rng.integers(
         0, self.num_items, batch - len(queued)))])
 
-  def windows(self, starts):
-    """The windows at global step indices `starts`, stacked; is_first[:, 0] = True."""
+  def windows(self, starts, stream=0):
+    """The windows at global step indices `starts`, stacked; is_first[:, 0] = True; `stepid`
+    (B, 2) = (stream, start)."""
     seqs = [self._window(s) for s in starts]
     out = {k: np.stack([s[k] for s in seqs]) for k in seqs[0]}
     out['is_first'][:, 0] = True
+    out['stepid'] = np.array([[stream, s] for s in starts], np.int64).reshape(-1, 2)
     return out
+
+  def update(self, stepid, values, offset=0):
+    """Writes values[k][i, j] (B, L, ...) into step start_i + offset + j of each window of a
+    sampled batch (`stepid`), where that step is still held and in memory."""
+    for row, (_, start) in enumerate(np.asarray(stepid)):
+      self.update_window(int(start) + offset, {k: v[row] for k, v in values.items()})
+
+  def update_window(self, start, values):
+    for j in range(len(next(iter(values.values())))):
+      index = start + j
+      if self.first <= index < self.total:
+        c, o = divmod(index - self.first, self.chunk)
+        for key, value in values.items():
+          self.chunks[c][key][o] = value[j]
 
   def pop_queued(self, count):
     """Up to `count` queued window starts, oldest first; windows evicted meanwhile are dropped."""
@@ -268,11 +289,22 @@ class Streams:
       worker, start = self.queue.popleft()
       if start >= self.streams[worker].first:  # not evicted meanwhile
         queued.append((worker, start))
-    parts = [self.streams[w].windows([s]) for w, s in queued]
+    parts = [self.streams[w].windows([s], w) for w, s in queued]
     rest = batch - len(queued)
     counts = self.rng.multinomial(rest, items / items.sum())
-    parts += [s.sample(int(n), train=False) for s, n in zip(self.streams, counts) if n]
+    parts += [self._stream_sample(i, int(n)) for i, n in enumerate(counts) if n]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+  def _stream_sample(self, i, count):
+    out = self.streams[i].sample(count, train=False)
+    out['stepid'][:, 0] = i
+    return out
+
+  def update(self, stepid, values, offset=0):
+    """Replay.update on the windows' own streams."""
+    for row, (stream, start) in enumerate(np.asarray(stepid)):
+      self.streams[int(stream)].update_window(int(start) + offset,
+                                             {k: v[row] for k, v in values.items()})
 
   def state(self):
     return {'streams': [s.state() for s in self.streams], 'rng': self.rng.bit_generator.state,

@@ -139,7 +139,8 @@ def _train(config, logdir, env, eval_env, log):
     log('Warning: precision bfloat16 on a CPU without bfloat16 instructions (no avx512_bf16 or '
         'amx_bf16 in /proc/cpuinfo): TensorFlow emulates it, several times slower than float32 '
         '(README, Performance); --precision=float32 is faster here.')
-  replay = replay_lib.make(len(env), config.batch_length, config.replay_size,
+  context = config.replay_context  # windows of batch_length + context steps (rewrite main.py)
+  replay = replay_lib.make(len(env), config.batch_length + context, config.replay_size,
                            config.replay_chunk, logdir / 'replay', seed=config.seed,
                            online=config.replay_online)
   steps, repeat = int(config.run.steps), repeat_of(config)
@@ -153,7 +154,7 @@ def _train(config, logdir, env, eval_env, log):
   else:
     ratio = driver_lib.Ratio(config.run.train_ratio / batch_steps)
   counters = {'step': 0, 'updates': 0, 'eval_prev': None}
-  driver = driver_lib.Driver(env, agent.initial_state)
+  driver = driver_lib.Driver(env, agent.initial_state, agent.context_of if context else None)
 
   restored = ckpt.restore(log)
   extra = {'replay': replay.state()}
@@ -191,7 +192,11 @@ def _train(config, logdir, env, eval_env, log):
   def train_step(transition, worker):
     for _ in range(ratio(counters['step'])):
       batch = replay.sample(config.batch_size)
-      metrics = agent.train(batch)
+      if context:  # the latents inferred for the trained steps go back into the replay
+        metrics, latents = agent.train(batch, with_context=True)
+        replay.update(batch['stepid'], latents, offset=context)
+      else:
+        metrics = agent.train(batch)
       check_finite(metrics, counters['updates'] + 1)
       logger.add(metrics)
       counters['updates'] += 1

@@ -102,15 +102,19 @@ class WorldModel(keras.layers.Layer):
     discount = 1.0 - 1.0 / self.config.horizon
     return preprocess(data, self.config.clip_rewards, discount if self.discounted else 1.0)
 
-  def loss(self, data, seed):
+  def loss(self, data, seed, context=None):
     """data: preprocessed batch (B, T, ...). Returns (scalar loss, posterior, metrics); the
-    posterior has `views` B rows."""
+    posterior has `views` B rows. `context` (replay_context): {'state': the latent to start
+    from, 'action': a_{-1}} instead of the zero state and action."""
     if self.proto is not None:
       seed, seed_views = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
       data = self.proto.views(data, seed_views, self.encoder.cnn_shapes)
     embed = self.encoder(data)  # (B, T, E)
-    prev_action = tf.concat([tf.zeros_like(data['action'][:, :1]), data['action'][:, :-1]], 1)
-    post, prior = self.rssm.observe(embed, prev_action, data['is_first'], seed)
+    first = (tf.zeros_like(data['action'][:, :1]) if context is None
+             else context['action'][:, None])
+    prev_action = tf.concat([first, data['action'][:, :-1]], 1)
+    post, prior = self.rssm.observe(embed, prev_action, data['is_first'], seed,
+                                    None if context is None else context['state'])
     losses = {
         'dyn': self.rssm.dyn_loss(post, prior, **self.config.dyn_loss.to_dict()),
         'rep': self.rssm.rep_loss(post, prior, **self.config.rep_loss.to_dict()),

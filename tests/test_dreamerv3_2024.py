@@ -190,13 +190,21 @@ def test_slow_critic_mixes_from_the_first_update():
     np.testing.assert_allclose(b.numpy(), a + 0.02, rtol=1e-5, atol=1e-6)
 
 
-def _batch(B=2, T=8, seed=0):
+def _batch(agent, B=2, seed=0):
+  """A random replay batch for `agent` (B, batch_length + replay_context)."""
   rng = np.random.default_rng(seed)
+  T = agent.config.batch_length + agent.context
   batch = {'image': rng.integers(0, 255, (B, T, 64, 64, 3)).astype(np.uint8),
            'reward': rng.normal(size=(B, T)).astype(np.float32),
-           'is_first': np.zeros((B, T), bool), 'is_last': np.zeros((B, T), bool),
-           'is_terminal': np.zeros((B, T), bool),
            'action': np.eye(6, dtype=np.float32)[rng.integers(0, 6, (B, T))]}
+  if agent.context:
+    deter, (stoch, classes) = agent.data_space['ctx_deter'][0][0], agent.data_space[
+        'ctx_stoch'][0]
+    batch['ctx_deter'] = np.tanh(rng.normal(size=(B, T, deter))).astype(np.float16)
+    batch['ctx_stoch'] = np.eye(classes, dtype=np.uint8)[rng.integers(0, classes,
+                                                                      (B, T, stoch))]
+  for key, (shape, dtype) in agent.data_space.items():
+    batch.setdefault(key, np.zeros((B, T, *shape), dtype))
   batch['is_first'][:, 0] = True
   return batch
 
@@ -208,7 +216,7 @@ def test_one_loss_update_falls_and_trains_every_module_with_one_optimiser():
   for module in (*agent.wm.modules, agent.ac.actor, agent.ac.critic):
     assert all(id(v) in trained for v in module.trainable_variables)
   assert not any(id(v) in trained for v in agent.ac.slow_critic.weights)
-  batch = _batch()
+  batch = _batch(agent)
   losses = [agent.train(batch)['loss'] for _ in range(15)]
   assert all(np.isfinite(losses)) and losses[-1] < losses[0]
   assert int(agent.opt.step) == 15 and int(agent.ac.slow_updates) == 15
@@ -221,7 +229,8 @@ def test_gradient_paths_of_the_rewrites_losses():
   ac, wm = agent.ac, agent.wm
   out = ac.critic.head.out.kernel  # zero-initialised (outscale 0): no input gradient yet
   out.assign(tf.random.normal(out.shape, stddev=0.3, seed=3))
-  data = wm.preprocess({k: tf.constant(v) for k, v in _batch().items()})
+  batch, _ = agent._split_context({k: tf.constant(v) for k, v in _batch(agent).items()})
+  data = wm.preprocess(batch)
   seed = tf.constant([1, 2])
   enc = wm.encoder.trainable_variables
   with tf.GradientTape(persistent=True) as tape:
@@ -241,12 +250,41 @@ def test_gradient_paths_of_the_rewrites_losses():
   assert float(norm(critic_loss, ac.actor.trainable_variables)) == 0
 
 
+def test_replay_context_starts_from_the_stored_latent_and_returns_the_new_ones():
+  """replay_context 1: the window's first step only supplies the stored latent and action the
+  posterior scan starts from (the rewrite's _apply_replay_context); a reset at the next step
+  makes them irrelevant; the update returns the latents of the 8 trained steps."""
+  agent = make_agent(compile='eager')
+  assert agent.context == 1 and agent.data_space['ctx_deter'] == ((512,), np.float16)
+  batch = _batch(agent)
+  seed = tf.constant([3, 4])
+  def dyn(b):
+    data, context = _split(agent, b)
+    return float(agent.wm.loss(data, seed, context)[2]['dyn_loss'])
+  other = dict(batch, ctx_deter=-batch['ctx_deter'])
+  assert dyn(batch) != dyn(other)
+  batch['is_first'][:, 1] = other['is_first'][:, 1] = True
+  assert dyn(batch) == dyn(other)
+  metrics, latents = agent.train(batch, with_context=True)
+  assert np.isfinite(metrics['loss']) and not any(k.startswith('context') for k in metrics)
+  assert latents['ctx_deter'].shape == (2, 8, 512) and latents['ctx_deter'].dtype == np.float16
+  stoch = latents['ctx_stoch']
+  assert stoch.shape == (2, 8, 32, 4) and stoch.dtype == np.uint8
+  np.testing.assert_array_equal(stoch.sum(-1), 1)   # one-hot samples
+
+
+def _split(agent, batch):
+  data, context = agent._split_context({k: tf.constant(v) for k, v in batch.items()
+                                        if k in agent.data_space})
+  return agent.wm.preprocess(data), context
+
+
 def test_continuous_actions_and_vector_observations():
   obs = {**PONG, 'vector': ((5,), np.float32)}
   agent = make_agent(obs=obs, action=(3,), discrete=False, **{'model_opt.warmup': 0})
-  batch = _batch()
-  batch['vector'] = np.ones((2, 8, 5), np.float32)
-  batch['action'] = np.tanh(np.random.default_rng(1).normal(size=(2, 8, 3))).astype(np.float32)
+  batch = _batch(agent)
+  batch['vector'] = np.ones((2, 9, 5), np.float32)
+  batch['action'] = np.tanh(np.random.default_rng(1).normal(size=(2, 9, 3))).astype(np.float32)
   metrics = agent.train(batch)
   assert np.isfinite(metrics['loss']) and 'vector_loss' in metrics
   state = agent.initial_state(2)
@@ -261,11 +299,11 @@ def test_whole_loop_trains_resumes_and_scores(tmp_path):
   args = ['--task', 'dummy_disc', '--env.dummy.length', '40', '--precision', 'float32',
           '--simple_encoder.depth', '2', '--simple_decoder.depth', '2', '--run.train_ratio', '64']
   presets = ['dreamerv3_2024', 'debug']
-  out = run.run(config.load(presets, args + ['--run.steps', '60']), tmp_path, log=lambda *a: None)
-  assert out['step'] == 60 and out['updates'] > 0
+  out = run.run(config.load(presets, args + ['--run.steps', '80']), tmp_path, log=lambda *a: None)
+  assert out['step'] == 80 and out['updates'] > 0
   messages = []
-  more = run.run(config.load(presets, args + ['--run.steps', '80']), tmp_path,
+  more = run.run(config.load(presets, args + ['--run.steps', '100']), tmp_path,
                  log=messages.append)
-  assert any('Resumed' in m and 'step 60' in m for m in messages)
-  assert more['step'] == 80 and more['updates'] > out['updates']
+  assert any('Resumed' in m and 'step 80' in m for m in messages)
+  assert more['step'] == 100 and more['updates'] > out['updates']
   assert more['episodes'] and all(np.isfinite(e['score']) for e in more['episodes'])

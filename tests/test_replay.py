@@ -110,3 +110,28 @@ def test_online_queue_is_one_fifo_over_env_streams():
   assert list(streams.queue) == [(1, 1), (0, 1), (1, 3), (0, 3)]
   batch = streams.sample(5)
   assert list(batch['x'][:4, 0]) == [101, 1, 103, 3] and not streams.queue
+
+
+def test_update_writes_values_back_into_the_sampled_windows():
+  """replay.update (the rewrite's, for replay_context): values of the steps after the first
+  `offset` of each sampled window go back to those steps, in whichever env stream."""
+  replay = replay_lib.Replay(length=4, capacity=1000, chunk=8, seed=0)
+  fill(replay, 20)
+  assert replay.sample(3)['stepid'].shape == (3, 2)
+  batch = replay.windows([0, 8, 14])   # windows that do not overlap
+  np.testing.assert_array_equal(batch['stepid'], [[0, 0], [0, 8], [0, 14]])
+  new = {'x': batch['x'][:, 1:] + 1000}
+  replay.update(batch['stepid'], new, offset=1)
+  again = replay.windows(batch['stepid'][:, 1])
+  np.testing.assert_array_equal(again['x'][:, 1:], new['x'])
+  np.testing.assert_array_equal(again['x'][:, 0], batch['x'][:, 0])
+  streams = replay_lib.Streams(2, length=2, capacity=100, chunk=4, seed=0)
+  for i in range(6):
+    streams.add({'x': np.int64(i), 'is_first': False}, 0)
+    streams.add({'x': np.int64(100 + i), 'is_first': False}, 1)
+  batch = streams.sample(6)
+  assert set(batch['stepid'][:, 0]) == {0, 1}
+  streams.update(batch['stepid'], {'x': -np.abs(batch['x'])})
+  for (stream, start), xs in zip(batch['stepid'], batch['x']):
+    np.testing.assert_array_equal(
+        streams.streams[stream].windows([start])['x'][0], -np.abs(xs))
