@@ -154,6 +154,8 @@ class BlockLinear(keras.layers.Layer):
   in / blocks, units / blocks), whose fans count the whole input and output (fan_in = in), and
   a bias."""
 
+  use_bias = True
+
   def __init__(self, units, blocks, winit='normal', fan='in', outscale=1.0, **kw):
     super().__init__(**kw)
     if units % blocks:
@@ -263,8 +265,9 @@ class MLP(keras.layers.Layer):
     self.symlog_inputs = symlog_inputs
     self.hidden = [Linear(units, act, norm, winit, fan, bias=self.BIAS[bias])
                    for _ in range(layers)]
-    if outinit == 'winit':
-      head_kw.update(winit=winit, fan=fan)
+    if outinit == 'winit':  # the rewrite multiplies the initial weights by outscale
+      # (Linear._scaled_winit), where the 2023 Initializer scales their variance
+      head_kw.update(winit=winit, fan=fan, outscale=head_kw.get('outscale', 1.0) ** 2)
     self.head = Head(shape, dist, **head_kw) if shape is not None else None
 
   def call(self, x):

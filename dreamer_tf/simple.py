@@ -16,8 +16,10 @@ from . import nets
 
 
 def _conv(depth, kernel, stride, winit, fan, outscale=1.0):
+  """Conv2D 'same' with a bias; `outscale` multiplies the initial weights (its square the
+  variance), as the rewrite's Conv2D._scaled_winit."""
   return keras.layers.Conv2D(depth, kernel, stride, 'same',
-                             kernel_initializer=nets.initializer(winit, fan, outscale))
+                             kernel_initializer=nets.initializer(winit, fan, outscale ** 2))
 
 
 def _upsample(x):
@@ -111,9 +113,8 @@ class SimpleDecoder(keras.layers.Layer):
     self.depths = [depth * m for m in mults]
     if self.mlp_shapes:
       self.mlp = [nets.Linear(units, act, norm, winit, fan, bias=True) for _ in range(layers)]
-      self.vec = [keras.layers.Dense(int(np.prod(s)),
-                                     kernel_initializer=nets.initializer(winit, fan, outscale))
-                  for s in self.mlp_shapes.values()]
+      self.vec = [keras.layers.Dense(int(np.prod(s)), kernel_initializer=nets.initializer(
+          winit, fan, outscale ** 2)) for s in self.mlp_shapes.values()]
     if self.cnn_shapes:
       size = list(self.cnn_shapes.values())[0][:2]
       res = _minres(size[0], len(self.depths) - int(outer))

@@ -176,10 +176,14 @@ def test_reproduce_dmc_v1_v2_vision_and_proprio(tmp_path, agent):
 def test_reproduce_dmc_size_is_for_dreamerv3_only(tmp_path):
   import subprocess
   import sys
-  proc = subprocess.run([sys.executable, 'reproduce/dmc.py', '--task', 'walker_walk', '--agent',
-                         'dreamerv1', '--size', 'xs', '--logdir', str(tmp_path / 'x')],
-                        capture_output=True, text=True)
-  assert proc.returncode == 2 and '--size applies to dreamerv3 only' in proc.stderr
+  run = lambda agent, size: subprocess.run(
+      [sys.executable, 'reproduce/dmc.py', '--task', 'walker_walk', '--agent', agent, '--size',
+       size, '--logdir', str(tmp_path / 'x')], capture_output=True, text=True)
+  proc = run('dreamerv1', 'xs')
+  assert proc.returncode == 2
+  assert '--size applies to dreamerv3 and dreamerv3_2024 only' in proc.stderr
+  proc = run('dreamerv3_2024', 'xs')
+  assert proc.returncode == 2 and '--size xs is not a size of dreamerv3_2024: size1m' in proc.stderr
 
 
 def test_reproduce_dmc_rejects_unknown_task(tmp_path):

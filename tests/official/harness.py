@@ -54,7 +54,7 @@ class Pairs:
       diff = np.abs(ours - theirs)
       if (quantity, name) in self.loose:
         mask, atol = self.loose[quantity, name]
-        broken = bool(np.any(diff[mask] > atol))
+        broken = bool(np.any(diff[mask] > np.broadcast_to(atol, diff.shape)[mask]))
         diff = np.where(mask, 0.0, diff)
       else:
         broken = False

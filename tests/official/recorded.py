@@ -23,9 +23,34 @@ class Version:
   metrics = {}   # official metric name -> ours
   sites = {}     # our draw site -> official site
   slow_prefix = ''  # official slow-critic names are the critic's under init/slow (V2)
+  retnorm_prefix = ''  # the return normaliser's recorded names -> the name map's
+  normalised_momentum = False  # the optimiser's first slot averages normalised gradients
 
   def overrides(self, config):
     raise NotImplementedError
+
+  def act_space(self, act):
+    """Our action space {'shape', 'discrete'} from the recorded one."""
+    act = act.get('action', act)  # V3 records {'action': space}
+    discrete = act.get('discrete', 'n' in act)  # V2 records gym's Discrete as {'n': ...}
+    return {'shape': tuple(act['shape']), 'discrete': discrete}
+
+  def slots(self, recorded):
+    """{(official parameter name, 'm' | 'v'): array} of the recorded optimiser state."""
+    return adam_slots(recorded)
+
+  def policy_dists(self, agent, latent):
+    """The recorded policy distribution parameters (`policy/dist/...`), from ours."""
+    return self.action_dist(agent.ac.actor(latent))
+
+  def latent(self, key, value):
+    """A recorded policy latent as ours holds it."""
+    del key
+    return value
+
+  def action(self, value):
+    """A recorded action as ours is (V3 2024: indices of discrete actions)."""
+    return value
 
   def batch(self, batch, agent):
     return {k: batch[k] for k in agent.data_space}
@@ -173,7 +198,92 @@ class DreamerV2(Version):
     return {'mean': base.loc, 'std': base.scale}
 
 
-VERSIONS = {'dreamerv3_2023': DreamerV3(), 'dreamerv1': DreamerV1()}
+class DreamerV3_2024(Version):
+  """The 2024 rewrite (dreamerv3@e3f0224): one loss and one LaProp optimiser, categorical
+  draws recorded as indices, integer discrete actions."""
+  version = 'dreamerv3_2024'
+  presets = ('dreamerv3_2024',)
+  retnorm_prefix = 'retnorm/'
+  normalised_momentum = True  # LaProp
+  metrics = {
+      'loss/dyn': 'dyn_loss', 'loss/rep': 'rep_loss', 'loss/image': 'image_loss',
+      'loss/vector': 'vector_loss', 'loss/rew': 'reward_loss', 'loss/con': 'cont_loss',
+      'loss/policy': 'actor_loss', 'loss/value': 'critic_loss', 'loss/repval': 'repval_loss',
+      'opt/loss': 'loss', 'opt/grad_norm': 'opt_grad_norm', 'dyn_ent': 'prior_ent',
+      'rep_ent': 'post_ent', 'ent/action': 'policy_entropy', 'rand/action': 'policy_randomness',
+      'adv': 'adv_mean', 'ret': 'return_normed',
+  }
+
+  def __init__(self):
+    self.classes = self.actions = None
+
+  def overrides(self, c):
+    agent = c['agent']
+    rssm, enc, dec = agent['dyn']['rssm'], agent['enc']['simple'], agent['dec']['simple']
+    self.classes = rssm['classes']
+    out = {'batch_size': c['batch_size'], 'batch_length': c['batch_length'],
+           'replay_context': c['replay_context'], 'imag_horizon': agent['imag_length'],
+           'rssm.deter': rssm['deter'], 'rssm.units': rssm['hidden'],
+           'rssm.stoch': rssm['stoch'], 'rssm.classes': rssm['classes'],
+           'model_opt.warmup': agent['opt']['warmup']}
+    for ours, theirs in (('simple_encoder', enc), ('simple_decoder', dec)):
+      for key in ('depth', 'units', 'layers'):
+        out[f'{ours}.{key}'] = theirs[key]
+    for ours, theirs in (('reward_head', 'rewhead'), ('cont_head', 'conhead'),
+                         ('actor', 'policy'), ('critic', 'value')):
+      for key in ('layers', 'units'):
+        out[f'{ours}.{key}'] = agent[theirs][key]
+    return out
+
+  def act_space(self, act):
+    act = act['action']
+    self.actions = int(act['high']) if act['discrete'] else None  # integers; ours one-hots
+    if act['discrete']:
+      return {'shape': (self.actions,), 'discrete': True}
+    return {'shape': tuple(act['shape']), 'discrete': False}
+
+  def action(self, value):
+    return np.eye(self.actions, dtype=np.float32)[value] if self.actions else value
+
+  def batch(self, batch, agent):
+    return {k: self.action(v) if k == 'action' else v for k, v in batch.items()
+            if k in agent.data_space}
+
+  def draws(self, draws, phase):
+    """Categorical draws (indices) as one-hots; the actions' draws for `action`."""
+    latent = lambda x: np.eye(self.classes, dtype=np.float32)[x]
+    if phase == 'policy':
+      return {'post': latent(draws['post']), 'action': self.action(draws['action'])}
+    return {'post': latent(draws['post']), 'prior': latent(draws['imag_prior']),
+            'action': self.action(draws['imag_action'])}
+
+  def slots(self, recorded):
+    """LaProp's state: scale_by_momentum `momentum/mu/<name>` (ours m), scale_by_rms
+    `rms/nu/<name>` (ours v)."""
+    out = {}
+    for key, value in recorded.items():
+      for prefix, slot in (('momentum/mu/', 'm'), ('rms/nu/', 'v')):
+        if key.startswith(prefix):
+          out[key[len(prefix):], slot] = value
+    return out
+
+  def policy_dists(self, agent, latent):
+    base = dists._base(agent.ac.actor(latent))  # pylint: disable=protected-access
+    out = {'post/logits': latent['logit']}
+    if isinstance(base, dists.OneHotST):
+      return {**out, 'action/logits': base.logits}
+    return {**out, 'action/mean': base.loc, 'action/std': base.scale}
+
+  def latent(self, key, value):
+    """The rewrite keeps the raw logits in its latent (its distributions record the mixed
+    ones); ours the log of the 1% unimix probabilities."""
+    if key == 'logit':
+      return dists.unimix_logits(value, 0.01).numpy()
+    return value
+
+
+VERSIONS = {'dreamerv3_2023': DreamerV3(), 'dreamerv1': DreamerV1(),
+            'dreamerv3_2024': DreamerV3_2024()}
 BLOCKS = {'dreamerv2_disc': DreamerV2('dreamerv2_atari'),
           'dreamerv2_cont': DreamerV2('dreamerv2_dmc_vision')}
 
@@ -194,16 +304,20 @@ def build(spec, meta, extra=None):
   obs = {k: (tuple(v['shape']), np.dtype(v['dtype'])) for k, v in meta['obs_space'].items()}
   obs.update({'reward': ((), np.float32), 'is_first': ((), bool), 'is_last': ((), bool),
               'is_terminal': ((), bool)})
-  act = meta['act_space']
-  act = act.get('action', act)  # V3 records {'action': space}
-  discrete = act.get('discrete', 'n' in act)  # V2 records gym's Discrete as {'n': ...}
-  return agent_lib.Agent(obs, {'shape': tuple(act['shape']), 'discrete': discrete}, config)
+  return agent_lib.Agent(obs, spec.act_space(meta['act_space']), config)
+
+
+def optimisers(agent):
+  """The agent's optimisers: one (update_order one_loss) or model, actor and critic."""
+  if hasattr(agent, 'opt'):
+    return (agent.opt,)
+  return (agent.model_opt, agent.actor_opt, agent.critic_opt)
 
 
 def capture_grads(agent):
   """Wraps each optimiser's apply (eager) to keep the raw gradients it receives."""
   grads = {}
-  for opt in (agent.model_opt, agent.actor_opt, agent.critic_opt):
+  for opt in optimisers(agent):
     def apply(gs, opt=opt, inner=opt.apply):
       grads.update({v.ref(): g for v, g in zip(opt.variables_, gs)})
       return inner(gs)
@@ -224,7 +338,7 @@ def replay(fixture, extra=None):
   official.load_official_params(agent, recorded_state(spec, arrays, 'init'), spec.version)
   grads = capture_grads(agent)
   slots, lrs = {}, {}
-  for opt in (agent.model_opt, agent.actor_opt, agent.critic_opt):
+  for opt in optimisers(agent):
     for var, m, v in zip(opt.variables_, opt.m, opt.v):
       slots[var.ref()], lrs[var.ref()] = {'m': m, 'v': v}, opt.lr
   pairs = harness.Pairs()
@@ -261,13 +375,23 @@ def replay(fixture, extra=None):
     for theirs, value in slow_critic(spec, arrays, pre).items():
       for var, transform in state[theirs]:
         pairs.add(f'slow critic step {step}', theirs, var, _apply(transform, value))
-    for theirs, value in harness.sub(arrays, f'{pre}/retnorm').items():
+    for theirs, value in retnorm(spec, arrays, pre).items():
       for var, transform in state[theirs]:
         pairs.add(f'retnorm step {step}', theirs, var, _apply(transform, value))
-    for (name, slot), value in adam_slots(harness.sub(arrays, f'{pre}/opt')).items():
+    for (name, slot), value in spec.slots(harness.sub(arrays, f'{pre}/opt')).items():
       for var, transform in names[name]:
+        loose = None
+        if slot == 'm' and spec.normalised_momentum:
+          # LaProp's momentum averages u = g / (sqrt(v) + eps): each element's own relative
+          # rounding error enters it, not one relative to the tensor's largest gradient, and
+          # where g^2 underflows v (gradients below ~1e-19; eps is 1e-20) u = g / eps grows
+          # with g. Elements whose two gradients differ by over 1e-4 of themselves are held to
+          # three times that relative error of (|m| + 1 - beta1) instead.
+          grad = _apply(transform, official_grads[name])
+          rel = np.abs(grads[var.ref()].numpy() - grad) / np.maximum(np.abs(grad), 1e-30)
+          loose = (rel > 1e-4, 3 * rel * (np.abs(_apply(transform, value)) + 0.1))
         pairs.add(f'adam step {step}', f'{name}/{slot}', slots[var.ref()][slot],
-                  _apply(transform, value))
+                  _apply(transform, value), loose)
   sync(agent, spec, arrays, 'step2', names, state, slots)
   policy(agent, spec, arrays, pairs)
   return pairs
@@ -278,10 +402,15 @@ def slow_critic(spec, arrays, prefix):
   return {spec.slow_prefix + k: v for k, v in harness.sub(arrays, f'{prefix}/slow').items()}
 
 
+def retnorm(spec, arrays, prefix):
+  """The recorded return normaliser at `prefix`, by our map's official names."""
+  return {spec.retnorm_prefix + k: v for k, v in harness.sub(arrays, f'{prefix}/retnorm').items()}
+
+
 def recorded_state(spec, arrays, prefix):
   """The official weights, slow critic and return normaliser at `prefix`, by official name."""
   return {**harness.sub(arrays, f'{prefix}/params'), **slow_critic(spec, arrays, prefix),
-          **harness.sub(arrays, f'{prefix}/retnorm')}
+          **retnorm(spec, arrays, prefix)}
 
 
 def adam_slots(recorded):
@@ -304,7 +433,7 @@ def sync(agent, spec, arrays, prefix, names, state, slots):
   for theirs, value in recorded_state(spec, arrays, prefix).items():
     for var, transform in state[theirs]:
       var.assign(_apply(transform, value))
-  for (name, slot), value in adam_slots(harness.sub(arrays, f'{prefix}/opt')).items():
+  for (name, slot), value in spec.slots(harness.sub(arrays, f'{prefix}/opt')).items():
     for var, transform in names[name]:
       slots[var.ref()][slot].assign(_apply(transform, value))
 
@@ -327,7 +456,7 @@ def policy(agent, spec, arrays, pairs):
   agent.set_draws(draws)
   latents = harness.sub(arrays, 'policy/latent')
   params = harness.sub(arrays, 'policy/dist')
-  actions = arrays['policy/action']
+  actions = spec.action(arrays['policy/action'])
   state = agent.initial_state(actions.shape[1])
   for t in range(len(actions)):
     step = {k: v[t] for k, v in obs.items()}
@@ -336,9 +465,9 @@ def policy(agent, spec, arrays, pairs):
     action, state = agent.policy(step, state)
     latent = state[0]
     for key, value in latents.items():
-      pairs.add('policy latents', f'{key}[{t}]', latent[key], value[t])
-    ours = spec.action_dist(agent.ac.actor(latent))
+      pairs.add('policy latents', f'{key}[{t}]', latent[key], spec.latent(key, value[t]))
+    ours = spec.policy_dists(agent, latent)
     for key, value in params.items():
-      pairs.add('policy action dist', f'{key}[{t}]', ours[key], value[t])
+      pairs.add('policy action dist', f'{key}[{t}]', ours[key], spec.latent(key, value[t]))
     pairs.add('policy actions', f'action[{t}]', action, actions[t])
   _check_used(draws, 'policy')

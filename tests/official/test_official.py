@@ -32,8 +32,8 @@ def replayed(name):
 
 
 def test_every_version_and_setting_has_a_fixture():
-  expected = {'dreamerv3_2023_disc', 'dreamerv3_2023_cont', 'dreamerv2_disc', 'dreamerv2_cont',
-              'dreamerv1_cont'}
+  expected = {'dreamerv3_2023_disc', 'dreamerv3_2023_cont', 'dreamerv3_2024_disc',
+              'dreamerv3_2024_cont', 'dreamerv2_disc', 'dreamerv2_cont', 'dreamerv1_cont'}
   assert expected <= set(FIXTURES), sorted(expected - set(FIXTURES))
 
 
@@ -61,9 +61,9 @@ def test_every_parameter_and_gradient_is_compared(name):
     assert grads == official_params
 
 
-def test_the_graph_compiled_step_replays_the_same_numbers():
+@pytest.mark.parametrize('name', ['dreamerv3_2023_disc', 'dreamerv3_2024_disc'])
+def test_the_graph_compiled_step_replays_the_same_numbers(name):
   """Replay goes through the production tf.function: same metrics as the eager replay."""
-  name = 'dreamerv3_2023_disc' if 'dreamerv3_2023_disc' in FIXTURES else FIXTURES[0]
   arrays, meta = harness.load(name)
   spec = recorded.spec_of(name)
   agent = recorded.build(spec, meta)
