@@ -50,9 +50,9 @@ def main():
   updates, steps = [], []
   train, policy = agent_lib.Agent.train, agent_lib.Agent.policy
 
-  def timed_train(self, batch):
+  def timed_train(self, batch, **kwargs):
     begin = time.time()
-    out = train(self, batch)
+    out = train(self, batch, **kwargs)
     updates.append((begin, time.time()))
     if args.print_updates:
       print(f'PEERS_UPDATE {begin:.6f} {updates[-1][1]:.6f}', flush=True)
