@@ -300,13 +300,14 @@ def test_whole_loop_trains_resumes_and_scores(tmp_path):
   """run.run with the preset (debug widths) on the dummy task, then resumed to more steps."""
   from dreamer_tf import run
   args = ['--task', 'dummy_disc', '--env.dummy.length', '40', '--precision', 'float32',
-          '--simple_encoder.depth', '2', '--simple_decoder.depth', '2', '--run.train_ratio', '64']
+          '--simple_encoder.depth', '2', '--simple_decoder.depth', '2', '--run.train_ratio', '64',
+          '--batch_size', '2']
   presets = ['dreamerv3_2024', 'debug']
-  out = run.run(config.load(presets, args + ['--run.steps', '80']), tmp_path, log=lambda *a: None)
-  assert out['step'] == 80 and out['updates'] > 0
+  out = run.run(config.load(presets, args + ['--run.steps', '50']), tmp_path, log=lambda *a: None)
+  assert out['step'] == 50 and out['updates'] > 0
   messages = []
-  more = run.run(config.load(presets, args + ['--run.steps', '100']), tmp_path,
+  more = run.run(config.load(presets, args + ['--run.steps', '64']), tmp_path,
                  log=messages.append)
-  assert any('Resumed' in m and 'step 80' in m for m in messages)
-  assert more['step'] == 100 and more['updates'] > out['updates']
+  assert any('Resumed' in m and 'step 50' in m for m in messages)
+  assert more['step'] == 64 and more['updates'] > out['updates']
   assert more['episodes'] and all(np.isfinite(e['score']) for e in more['episodes'])
