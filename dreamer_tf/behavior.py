@@ -81,6 +81,7 @@ class ActorCritic(keras.layers.Layer):
   # first update; the copy from the start gives the same outputs (zero-initialised output
   # layer) and is kept (README Deviations).
   slow_starts_as_copy = True
+  slow_copy_at_first_update = True  # SlowUpdater: mix 1 at the first update
   draws = dists.Draws()  # randomness of the actor's samples (site 'action'); see Draws
 
   def __init__(self, action_shape, discrete, config):
@@ -129,9 +130,14 @@ class ActorCritic(keras.layers.Layer):
     distribution on all H + 1 states."""
     dist = self.critic(traj)
     value = dist.mean()
-    ret = lambda_return(traj['reward'], value, traj['cont'], self.discount,
+    ret = lambda_return(traj['reward'], value, traj['cont'], self.imag_discount,
                         self.config.return_lambda)
     return ret, value[:-1], dist
+
+  @property
+  def imag_discount(self):
+    """The discount of imagined returns on top of the continue predictions."""
+    return self.discount
 
   def actor_loss(self, traj):
     """Returns (loss, targets, metrics); targets carry the returns and the critic's
@@ -179,9 +185,11 @@ class ActorCritic(keras.layers.Layer):
     return self.config.loss_scales.critic * loss, metrics
 
   def update_slow(self):
-    """slow <- mix * critic + (1 - mix) * slow; mix = 1 at the first update (SlowUpdater)."""
+    """slow <- mix * critic + (1 - mix) * slow, mix = fraction every `slow_critic_update`-th
+    update counting from the first; 1 at the first update with slow_copy_at_first_update
+    (SlowUpdater; the rewrite's embodied.jax.SlowModel.update has no such copy)."""
     n = self.slow_updates
-    need_init = tf.cast(tf.equal(n, 0), tf.float32)
+    need_init = tf.cast(tf.equal(n, 0), tf.float32) if self.slow_copy_at_first_update else 0.0
     need_update = tf.cast(tf.equal(n % self.config.slow_critic_update, 0), tf.float32)
     mix = tf.clip_by_value(need_init + self.config.slow_critic_fraction * need_update, 0.0, 1.0)
     for src, dst in zip(self.critic.weights, self.slow_critic.weights):
@@ -225,11 +233,8 @@ class ActorCritic2024(ActorCritic):
     traj['reward'] = wm.reward(traj).mean()[1:]
     return traj
 
-  def score(self, traj):
-    dist = self.critic(traj)
-    value = dist.mean()
-    ret = lambda_return(traj['reward'], value, traj['cont'], 1.0, self.config.return_lambda)
-    return ret, value[:-1], dist
+  imag_discount = 1.0  # contdisc: the continue probabilities carry the discount
+  slow_copy_at_first_update = False
 
   def _advantage(self, ret, base, offset, scale):
     del offset
@@ -252,16 +257,6 @@ class ActorCritic2024(ActorCritic):
     loss = tf.reduce_mean((weight * loss)[:, :-1])
     metrics = {'repval_loss': loss, 'repval_return': tf.reduce_mean(target)}
     return self.config.loss_scales.repval * loss, metrics
-
-  def update_slow(self):
-    """slow <- mix * critic + (1 - mix) * slow, mix = fraction every `slow_critic_update`-th
-    update counting from the first (embodied.jax.SlowModel.update)."""
-    n = self.slow_updates
-    mix = self.config.slow_critic_fraction * tf.cast(
-        tf.equal(n % self.config.slow_critic_update, 0), tf.float32)
-    for src, dst in zip(self.critic.weights, self.slow_critic.weights):
-      dst.assign(mix * src + (1.0 - mix) * dst)
-    self.slow_updates.assign_add(1)
 
 
 class ActorCriticV2(ActorCritic):

@@ -116,13 +116,8 @@ class Replay:
           self.chunks[c][key][o] = value[j]
 
   def pop_queued(self, count):
-    """Up to `count` queued window starts, oldest first; windows evicted meanwhile are dropped."""
-    out = []
-    while self.queue and len(out) < count:
-      start = self.queue.popleft()
-      if start >= self.first:
-        out.append(start)
-    return out
+    """Up to `count` queued window starts, oldest first."""
+    return pop_held(self.queue, count, lambda start: start >= self.first)
 
   def _window(self, start):
     c, o = divmod(start - self.first, self.chunk)  # `first` is a multiple of `chunk`
@@ -284,11 +279,8 @@ class Streams:
     items = np.array([s.num_items for s in self.streams], np.float64)
     if not items.sum():
       raise RuntimeError(f'Replay holds no sequence of {self.length} steps in any env stream.')
-    queued = []
-    while train and self.queue and len(queued) < batch:
-      worker, start = self.queue.popleft()
-      if start >= self.streams[worker].first:  # not evicted meanwhile
-        queued.append((worker, start))
+    held = lambda entry: entry[1] >= self.streams[entry[0]].first
+    queued = pop_held(self.queue, batch, held) if train else []
     parts = [self.streams[w].windows([s], w) for w, s in queued]
     rest = batch - len(queued)
     counts = self.rng.multinomial(rest, items / items.sum())
@@ -327,6 +319,17 @@ class Streams:
 
   def stats(self):
     return {'replay_steps': len(self), 'replay_items': self.num_items}
+
+
+def pop_held(queue, count, held):
+  """Up to `count` entries popped from the front of `queue` for which `held(entry)` (the window
+  is still in the replay); entries evicted meanwhile are dropped."""
+  out = []
+  while queue and len(out) < count:
+    entry = queue.popleft()
+    if held(entry):
+      out.append(entry)
+  return out
 
 
 def make(amount, length, capacity, chunk=1024, directory=None, seed=0, online=False):

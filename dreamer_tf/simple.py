@@ -120,12 +120,10 @@ class SimpleDecoder(keras.layers.Layer):
       res = _minres(size[0], len(self.depths) - int(outer))
       self.space = (res, res, self.depths[-1])
       channels = int(np.prod(self.space))
-      if bspace:
+      if bspace:  # h through block-diagonal maps, z through an MLP (sp1) into sp2
         self.sp0 = nets.BlockLinear(channels, bspace, winit, fan)
         self.sp1 = nets.Linear(2 * units, act, norm, winit, fan, bias=True)
-        self.sp2 = keras.layers.Dense(channels, kernel_initializer=nets.initializer(winit, fan))
-      else:
-        self.sp2 = keras.layers.Dense(channels, kernel_initializer=nets.initializer(winit, fan))
+      self.sp2 = keras.layers.Dense(channels, kernel_initializer=nets.initializer(winit, fan))
       self.norms = [nets.Norm(norm) for _ in self.depths]  # spnorm, then one per conv
       self.spnorm = nets.NormAct(self.norms[0], self.act, self.depths[-1], self.compute_dtype)
       self.convs = [_conv(d, kernel, 1, winit, fan) for d in reversed(self.depths[:-1])]
