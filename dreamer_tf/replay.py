@@ -108,12 +108,15 @@ class Replay:
       self.update_window(int(start) + offset, {k: v[row] for k, v in values.items()})
 
   def update_window(self, start, values):
-    for j in range(len(next(iter(values.values())))):
-      index = start + j
-      if self.first <= index < self.total:
-        c, o = divmod(index - self.first, self.chunk)
-        for key, value in values.items():
-          self.chunks[c][key][o] = value[j]
+    """values[k][j] into step start + j, a slice per chunk, for the steps still held."""
+    index = max(start, self.first)
+    end = min(start + len(next(iter(values.values()))), self.total)
+    while index < end:
+      c, o = divmod(index - self.first, self.chunk)
+      take = min(end - index, self.chunk - o)
+      for key, value in values.items():
+        self.chunks[c][key][o:o + take] = value[index - start:index - start + take]
+      index += take
 
   def pop_queued(self, count):
     """Up to `count` queued window starts, oldest first."""

@@ -87,6 +87,19 @@ def blocky(cells):
   return np.repeat(np.repeat(cells, 8, -3), 8, -2)
 
 
+def observations(rng, lead):
+  """The V3 generators' observations of shape `lead` (batch (B, T) or policy (steps, B)) from a
+  numpy Generator, drawn in this order: blocky `image`, `vector` (5,), `reward`; the flags
+  is_first / is_last / is_terminal all False, for the caller to set."""
+  return {
+      'image': blocky(rng.integers(0, 256, (*lead, 8, 8, 3), dtype=np.uint8)),
+      'vector': rng.standard_normal((*lead, 5)).astype(np.float32),
+      'reward': rng.standard_normal(lead).astype(np.float32),
+      'is_first': np.zeros(lead, bool),
+      'is_last': np.zeros(lead, bool),
+      'is_terminal': np.zeros(lead, bool)}
+
+
 def save(path, arrays, meta):
   """Writes arrays (name -> array) and meta (JSON-able) so that equal inputs give equal bytes."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -347,13 +347,7 @@ def inner(args):
 
   def batch(seed):
     rng = np.random.default_rng(seed)
-    data = {
-        'image': common.blocky(rng.integers(0, 256, (B, T, 8, 8, 3), dtype=np.uint8)),
-        'vector': rng.standard_normal((B, T, 5)).astype(np.float32),
-        'reward': rng.standard_normal((B, T)).astype(np.float32),
-        'is_first': np.zeros((B, T), bool),
-        'is_last': np.zeros((B, T), bool),
-        'is_terminal': np.zeros((B, T), bool)}
+    data = common.observations(rng, (B, T))
     data['is_first'][:, 0] = True
     data['is_first'][1, 5] = True
     data['is_last'][0, 6] = True
@@ -444,15 +438,7 @@ def inner(args):
   assert grad_keys == param_keys, set(grad_keys) ^ set(param_keys)
 
   # Policy: five steps of two environments, training mode, from the initial state.
-  prng = np.random.default_rng(103)
-  obs_seq = {
-      'image': common.blocky(
-          prng.integers(0, 256, (POLICY_STEPS, B, 8, 8, 3), dtype=np.uint8)),
-      'vector': prng.standard_normal((POLICY_STEPS, B, 5)).astype(np.float32),
-      'reward': prng.standard_normal((POLICY_STEPS, B)).astype(np.float32),
-      'is_first': np.zeros((POLICY_STEPS, B), bool),
-      'is_last': np.zeros((POLICY_STEPS, B), bool),
-      'is_terminal': np.zeros((POLICY_STEPS, B), bool)}
+  obs_seq = common.observations(np.random.default_rng(103), (POLICY_STEPS, B))
   obs_seq['is_first'][0] = True
   obs_seq['reward'][0] = 0.0
   for key, value in obs_seq.items():
