@@ -98,18 +98,55 @@ class Norm(keras.layers.Layer):
 
 
 class NormAct:
-  """act(norm(x)) of a conv stage (N, H, W, channels) whose backward pass recomputes the norm and
-  the activation from x instead of keeping their outputs (rematerialisation). Over the
-  N x 32 x 32 x C maps of the image encoder and decoder this takes 0.65 GB (a third) off the XS
-  update's peak tensor memory at no measurable cost in time (README, Performance); values and
-  gradients are unchanged (tests/test_agent.py, tests/official)."""
+  """act(norm(x)) of a conv stage (N, H, W, channels) with one hand-written backward pass: it
+  keeps only the normalised input x^ and 1/std (the conv output and the norm's output are not
+  kept) and recomputes the scale, shift and activation from x^, then
+  g_x = (g' - mean(g') - x^ mean(g' x^)) / std with g' = act'(.) g * scale (layer norm; rms
+  norm: no mean terms). Over the N x 32 x 32 x C maps of the image encoder and decoder this keeps
+  the XS update's peak tensor memory 0.65 GB under autodiff's, and the update 11% faster than
+  autodiff with `tf.recompute_grad` (README, Performance). Values match autodiff's to float32
+  rounding (tests/test_agent.py, tests/official)."""
 
   def __init__(self, norm, act, channels, dtype):
     norm.build_for([None, None, None, channels])
-    self.fn = tf.recompute_grad(lambda x: act(tf.cast(norm(x), dtype)))
+    self.norm, self.act, self.dtype = norm, act, dtype
 
   def __call__(self, x):
-    return self.fn(x)
+    norm = self.norm
+    if norm.impl == 'none':
+      return self.act(x)
+    if norm.impl == 'layer':
+      return self._fused(x, True, 1e-3, norm.ln.gamma, norm.ln.beta)
+    return self._fused(x, False, 1e-4, norm.scale)
+
+  def _fused(self, x, center, eps, *weights):
+    act, dtype = self.act, self.dtype
+    axes = list(range(len(x.shape) - 1))
+
+    @tf.custom_gradient
+    def fn(x, *weights):
+      x32 = tf.cast(x, tf.float32)
+      if center:
+        x32 -= tf.reduce_mean(x32, -1, keepdims=True)
+      var = tf.reduce_mean(tf.square(x32), -1, keepdims=True)
+      inv_std = tf.math.rsqrt(var + eps)
+      normed = x32 * inv_std
+      affine = lambda: tf.cast(normed * weights[0] + (weights[1] if center else 0.0), dtype)
+
+      def grad(g):
+        y = affine()
+        with tf.GradientTape() as tape:
+          tape.watch(y)
+          out = act(y)
+        g_y = tf.cast(tape.gradient(out, y, g), tf.float32)
+        g_n = g_y * weights[0]
+        g_x = g_n - normed * tf.reduce_mean(g_n * normed, -1, keepdims=True)
+        if center:
+          g_x -= tf.reduce_mean(g_n, -1, keepdims=True)
+        g_w = [tf.reduce_sum(g_y * normed, axes)] + ([tf.reduce_sum(g_y, axes)] if center else [])
+        return (tf.cast(g_x * inv_std, x.dtype), *g_w)
+      return act(affine()), grad
+    return fn(x, *weights)
 
 
 class Linear(keras.layers.Layer):
