@@ -103,9 +103,9 @@ class NormAct:
   kept) and recomputes the scale, shift and activation from x^, then
   g_x = (g' - mean(g') - x^ mean(g' x^)) / std with g' = act'(.) g * scale (layer norm; rms
   norm: no mean terms). Over the N x 32 x 32 x C maps of the image encoder and decoder this keeps
-  the XS update's peak tensor memory 0.65 GB under autodiff's, and the update 11% faster than
-  autodiff with `tf.recompute_grad` (README, Performance). Values match autodiff's to float32
-  rounding (tests/test_agent.py, tests/official)."""
+  the XS update's peak tensor memory 0.65 GB under autodiff's, as `tf.recompute_grad` did, with
+  the update 9% faster than that (bfloat16: 11-14%; README, Performance). Values match
+  autodiff's to float32 rounding (tests/test_agent.py, tests/official)."""
 
   def __init__(self, norm, act, channels, dtype):
     norm.build_for([None, None, None, channels])
