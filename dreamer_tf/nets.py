@@ -89,8 +89,8 @@ class Norm(keras.layers.Layer):
     return x if self.ln is None else self.ln(x)
 
   def build_for(self, shape):
-    """Creates the scale and offset for inputs of `shape` before a call (variables cannot be
-    created inside `tf.recompute_grad`, see `NormAct`)."""
+    """Creates the scale and offset for inputs of `shape` before a call (`NormAct` reads them
+    directly, inside its custom gradient, where no variable can be created)."""
     if self.ln is not None and not self.ln.built:
       self.ln.build(tf.TensorShape(shape))
     if not self.built:
@@ -146,7 +146,8 @@ class NormAct:
         g_w = [tf.reduce_sum(g_y * normed, axes)] + ([tf.reduce_sum(g_y, axes)] if center else [])
         return (tf.cast(g_x * inv_std, x.dtype), *g_w)
       return act(affine()), grad
-    return fn(x, *weights)
+    # Read outside: inside, a (mirrored) variable would count as one the gradient must return.
+    return fn(x, *[tf.convert_to_tensor(w) for w in weights])
 
 
 class Linear(keras.layers.Layer):
