@@ -66,6 +66,7 @@ class Norm(keras.layers.Layer):
   and no shift (the 2024 rewrite, dreamerv3@e3f0224 embodied/jax/nets.Norm impl 'rms')."""
 
   KINDS = ('none', 'layer', 'rms')
+  EPS = {'layer': 1e-3, 'rms': 1e-4}  # NormAct normalises with the same
 
   def __init__(self, impl, **kw):
     super().__init__(dtype='float32', **kw)
@@ -74,7 +75,7 @@ class Norm(keras.layers.Layer):
     self.impl = impl
     self.ln = None
     if impl == 'layer':
-      self.ln = keras.layers.LayerNormalization(epsilon=1e-3, dtype='float32')
+      self.ln = keras.layers.LayerNormalization(epsilon=self.EPS['layer'], dtype='float32')
     self.scale = None
 
   def build(self, input_shape):
@@ -84,8 +85,8 @@ class Norm(keras.layers.Layer):
 
   def call(self, x):
     if self.impl == 'rms':
-      return x * (tf.math.rsqrt(tf.reduce_mean(tf.square(x), -1, keepdims=True) + 1e-4)
-                  * self.scale)
+      return x * (tf.math.rsqrt(tf.reduce_mean(tf.square(x), -1, keepdims=True)
+                                + self.EPS['rms']) * self.scale)
     return x if self.ln is None else self.ln(x)
 
   def build_for(self, shape):
@@ -116,8 +117,8 @@ class NormAct:
     if norm.impl == 'none':
       return self.act(x)
     if norm.impl == 'layer':
-      return self._fused(x, True, 1e-3, norm.ln.gamma, norm.ln.beta)
-    return self._fused(x, False, 1e-4, norm.scale)
+      return self._fused(x, True, Norm.EPS['layer'], norm.ln.gamma, norm.ln.beta)
+    return self._fused(x, False, Norm.EPS['rms'], norm.scale)
 
   def _fused(self, x, center, eps, *weights):
     act, dtype = self.act, self.dtype
