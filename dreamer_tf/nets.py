@@ -99,54 +99,81 @@ class Norm(keras.layers.Layer):
 
 
 class NormAct:
-  """act(norm(x)) of a conv stage (N, H, W, channels) with one hand-written backward pass: it
-  keeps only the normalised input x^ and 1/std (the conv output and the norm's output are not
-  kept) and recomputes the scale, shift and activation from x^, then
+  """act(norm(x)) of a conv stage (N, H, W, channels), or conv(act(norm(x))) with the next conv
+  of the stack, with one hand-written backward pass: it keeps only the normalised input x^ and
+  1/std (the conv output, the norm's output and the activation, which the next conv's filter
+  gradient needs, are not kept) and recomputes the scale, shift and activation from x^, then
   g_x = (g' - mean(g') - x^ mean(g' x^)) / std with g' = act'(.) g * scale (layer norm; rms
-  norm: no mean terms). Over the N x 32 x 32 x C maps of the image encoder and decoder this keeps
-  the XS update's peak tensor memory 0.65 GB under autodiff's, as `tf.recompute_grad` did, with
-  the update 9% faster than that (bfloat16: 11-14%; README, Performance). Values match
-  autodiff's to float32 rounding (tests/test_agent.py, tests/official)."""
+  norm: no mean terms). Over the N x 32 x 32 x C maps of the image encoder and decoder, the
+  encoder + decoder step of tests/test_agent.py peaks at 0.6x autodiff's tensor memory, the XS
+  update at 1.15 GB (1.51 GB keeping the activations), 9% faster than `tf.recompute_grad`
+  (bfloat16: 11-14%; README, Performance). Values match autodiff's to float32 rounding
+  (tests/test_agent.py, tests/official)."""
 
-  def __init__(self, norm, act, channels, dtype):
+  def __init__(self, norm, act, channels, dtype, then=None):
+    """then: the stack's next conv (keras Conv2D or Conv2DTranspose, 'same' padding), applied
+    inside; built here for `channels` inputs."""
     norm.build_for([None, None, None, channels])
-    self.norm, self.act, self.dtype = norm, act, dtype
+    self.norm, self.act, self.dtype, self.then = norm, act, dtype, then
+    if then is not None and not then.built:
+      then.build(tf.TensorShape([None, None, None, channels]))
 
   def __call__(self, x):
-    norm = self.norm
+    norm, then = self.norm, self.then
+    conv = []  # the next conv's kernel, read outside as the norm's weights
+    if then is not None:
+      conv = [tf.cast(tf.convert_to_tensor(then.kernel), self.dtype)]
     if norm.impl == 'none':
-      return self.act(x)
-    if norm.impl == 'layer':
-      return self._fused(x, True, Norm.EPS['layer'], norm.ln.gamma, norm.ln.beta)
-    return self._fused(x, False, Norm.EPS['rms'], norm.scale)
+      out = self.act(x) if then is None else self._convolve(self.act(x), *conv)
+    elif norm.impl == 'layer':
+      out = self._fused(x, True, Norm.EPS['layer'], norm.ln.gamma, norm.ln.beta, *conv)
+    else:
+      out = self._fused(x, False, Norm.EPS['rms'], norm.scale, *conv)
+    if then is not None and then.use_bias:
+      out = tf.nn.bias_add(out, tf.cast(then.bias, out.dtype))
+    return out
+
+  def _convolve(self, a, kernel):
+    then = self.then
+    if isinstance(then, keras.layers.Conv2DTranspose):  # 'same': each side times the stride
+      shape = tf.shape(a)
+      out = [shape[0], shape[1] * then.strides[0], shape[2] * then.strides[1], then.filters]
+      return tf.nn.conv2d_transpose(a, kernel, tf.stack(out), then.strides, 'SAME')
+    return then.convolution_op(a, kernel)
 
   def _fused(self, x, center, eps, *weights):
-    act, dtype = self.act, self.dtype
+    act, dtype, then = self.act, self.dtype, self.then
     axes = list(range(len(x.shape) - 1))
+    stage = lambda y, kernel: act(y) if then is None else self._convolve(act(y), kernel)
 
     @tf.custom_gradient
-    def fn(x, *weights):
+    def fn(x, *weights):  # weights: scale, offset (layer norm), the next conv's kernel
       x32 = tf.cast(x, tf.float32)
       if center:
         x32 -= tf.reduce_mean(x32, -1, keepdims=True)
       var = tf.reduce_mean(tf.square(x32), -1, keepdims=True)
       inv_std = tf.math.rsqrt(var + eps)
       normed = x32 * inv_std
+      kernel = weights[-1] if then is not None else None
       affine = lambda: tf.cast(normed * weights[0] + (weights[1] if center else 0.0), dtype)
 
       def grad(g):
-        y = affine()
-        with tf.GradientTape() as tape:
-          tape.watch(y)
-          out = act(y)
-        g_y = tf.cast(tape.gradient(out, y, g), tf.float32)
+        # Recompute once g exists: with no dependence on g the executor would run it right after
+        # the forward pass and keep it until the backward got here (XS: +0.19 GB at the peak).
+        with tf.control_dependencies([g]):
+          y = affine()
+        with tf.GradientTape() as tape:  # the stage's forward output itself is not computed
+          tape.watch([y] + ([kernel] if then is not None else []))
+          out = stage(y, kernel)
+        g_y, *g_kernel = tape.gradient(out, [y] + ([kernel] if then is not None else []), g)
+        g_y = tf.cast(g_y, tf.float32)
         g_n = g_y * weights[0]
         g_x = g_n - normed * tf.reduce_mean(g_n * normed, -1, keepdims=True)
         if center:
           g_x -= tf.reduce_mean(g_n, -1, keepdims=True)
         g_w = [tf.reduce_sum(g_y * normed, axes)] + ([tf.reduce_sum(g_y, axes)] if center else [])
-        return (tf.cast(g_x * inv_std, x.dtype), *g_w)
-      return act(affine()), grad
+        return (tf.cast(g_x * inv_std, x.dtype), *g_w, *g_kernel)
+      return stage(affine(), kernel), grad
     # Read outside: inside, a (mirrored) variable would count as one the gradient must return.
     return fn(x, *[tf.convert_to_tensor(w) for w in weights])
 
@@ -341,13 +368,14 @@ class ConvEncoder(keras.layers.Layer):
           kernel_initializer=initializer(winit, fan)))
       self.norms.append(Norm(norm))
     self.act = get_act(act)
-    self.norm_acts = [NormAct(n, self.act, c.filters, self.compute_dtype)
-                      for n, c in zip(self.norms, self.convs)]
+    # Each stage's norm + act applies the next conv (NormAct: its input is then not kept).
+    self.norm_acts = [NormAct(n, self.act, c.filters, self.compute_dtype, then)
+                      for n, c, then in zip(self.norms, self.convs, self.convs[1:] + [None])]
 
   def call(self, x):  # (N, H, W, C) in [0, 1] -> (N, minres * minres * depth * 2**(stages-1))
-    x = tf.cast(x, self.compute_dtype) - 0.5
-    for conv, norm_act in zip(self.convs, self.norm_acts):
-      x = norm_act(conv(x))
+    x = self.convs[0](tf.cast(x, self.compute_dtype) - 0.5)
+    for norm_act in self.norm_acts:
+      x = norm_act(x)
     return tf.reshape(x, [tf.shape(x)[0], np.prod(x.shape[1:])])
 
 
@@ -369,16 +397,16 @@ class ConvDecoder(keras.layers.Layer):
           kernel_initializer=initializer('uniform', 'avg') if last else initializer(winit, fan)))
       self.norms.append(None if last else Norm(norm))
     self.act = get_act(act)
-    self.norm_acts = [None if n is None else NormAct(n, self.act, c.filters, self.compute_dtype)
-                      for n, c in zip(self.norms, self.convs)]
+    # As the encoder: each stage's norm + act applies the next transposed conv.
+    self.norm_acts = [NormAct(n, self.act, c.filters, self.compute_dtype, then)
+                      for n, c, then in zip(self.norms[:-1], self.convs, self.convs[1:])]
 
   def call(self, x):  # (N, F) -> (N, H, W, C)
     x = tf.reshape(self.inp(tf.cast(x, self.compute_dtype)),
                    [-1, self.minres, self.minres, self.depth0])
-    for conv, norm_act in zip(self.convs, self.norm_acts):
-      x = conv(x)
-      if norm_act is not None:
-        x = norm_act(x)
+    x = self.convs[0](x)
+    for norm_act in self.norm_acts:
+      x = norm_act(x)
     x = tf.cast(x, tf.float32)
     return tf.sigmoid(x) if self.sigmoid else x + 0.5
 
