@@ -144,7 +144,9 @@ class NormAct:
   def _fused(self, x, center, eps, *weights):
     act, dtype, then = self.act, self.dtype, self.then
     axes = list(range(len(x.shape) - 1))
-    stage = lambda y, kernel: act(y) if then is None else self._convolve(act(y), kernel)
+    def stage(y, kernel):  # the activation in float32, then the cast (bfloat16: Eigen's sigmoid)
+      a = tf.cast(act(y), dtype)
+      return a if then is None else self._convolve(a, kernel)
 
     @tf.custom_gradient
     def fn(x, *weights):  # weights: scale, offset (layer norm), the next conv's kernel
@@ -155,7 +157,7 @@ class NormAct:
       inv_std = tf.math.rsqrt(var + eps)
       normed = x32 * inv_std
       kernel = weights[-1] if then is not None else None
-      affine = lambda: tf.cast(normed * weights[0] + (weights[1] if center else 0.0), dtype)
+      affine = lambda: normed * weights[0] + (weights[1] if center else 0.0)
 
       def grad(g):
         # Recompute once g exists: with no dependence on g the executor would run it right after
@@ -166,7 +168,6 @@ class NormAct:
           tape.watch([y] + ([kernel] if then is not None else []))
           out = stage(y, kernel)
         g_y, *g_kernel = tape.gradient(out, [y] + ([kernel] if then is not None else []), g)
-        g_y = tf.cast(g_y, tf.float32)
         g_n = g_y * weights[0]
         g_x = g_n - normed * tf.reduce_mean(g_n * normed, -1, keepdims=True)
         if center:

@@ -50,10 +50,14 @@ def run_killed_then_resumed(root, extra):
   assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
   for d in logdirs(root):
     assert suite.finished(d, 60), d
-    # The reproduce script prints `Presets:` at each start and `[done]` once at its budget.
+    # The reproduce script prints `Presets:` at each start and `[done]` once at its budget; a
+    # job killed while still importing wrote its START line but no `Presets:`.
     assert count(d, '[done] step 60/60') == 1, d
-    assert count(d, 'Presets:') == count(d, suite.START)
-    assert count(d, suite.START) == 1 if d in done_before else count(d, suite.START) <= 2
+    starts, presets = count(d, suite.START), count(d, 'Presets:')
+    if d in done_before:
+      assert starts == presets == 1, d
+    else:
+      assert 1 <= starts <= 2 and starts - 1 <= presets <= starts, (d, starts, presets)
   state = json.loads((root / 'atari100k' / 'suite.json').read_text())
   assert {j['status'] for j in state['jobs'].values()} == {'done'} and len(state['jobs']) == 6
   assert f'{len(done_before)} finished, {6 - len(done_before)} to run' in again.stdout
