@@ -315,7 +315,6 @@ def test_fused_norm_act_backward_against_float64_autodiff(impl):
                                  atol=rtol * np.abs(theirs).max())
 
 
-
 def test_fused_norm_act_runs_the_activation_in_float32_under_bfloat16():
   """Under bfloat16, nets.NormAct applies the SiLU (forward) and its gradient's sigmoid
   (backward) to the float32 norm output and casts after: Eigen's bfloat16 sigmoid is 2.4-3.1x
@@ -342,8 +341,7 @@ def test_fused_norm_act_runs_the_activation_in_float32_under_bfloat16():
   sigmoids, convs = [], []
   while graphs:  # the custom gradient's body may sit in a function of the graph's library
     graph = graphs.pop()
-    graphs += list(getattr(graph, '_functions', {}).values())
-    graphs = [g.graph if hasattr(g, 'graph') else g for g in graphs]
+    graphs += [function.graph for function in graph._functions.values()]
     for op in graph.get_operations():
       if op.type in ('Sigmoid', 'SigmoidGrad', 'Swish', '_MklSwish'):
         sigmoids.append(op.get_attr('T'))
