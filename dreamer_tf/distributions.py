@@ -263,9 +263,16 @@ class TruncNormal(tfd.TruncatedNormal):
   """Normal truncated to [low, high] whose samples are clipped `clip` inside the bounds with a
   straight-through gradient (dreamerv2@07d906e common.TruncNormalDist, clip 1e-6, mult 1)."""
 
-  def __init__(self, loc, scale, low=-1.0, high=1.0, clip=1e-6, **kwargs):
-    super().__init__(loc, scale, low, high, **kwargs)
+  def __init__(self, loc, scale, low=-1.0, high=1.0, clip=1e-6, validate_args=False,
+               allow_nan_stats=True, name='TruncNormal'):
+    parameters = dict(locals())
+    super().__init__(loc, scale, low, high, validate_args, allow_nan_stats, name)
+    self._parameters = parameters  # with `clip`, so that copy() and slicing keep it
     self.clip = clip
+
+  @classmethod
+  def _parameter_properties(cls, dtype, num_classes=None):
+    return super()._parameter_properties(dtype)  # loc, scale, low, high: TFP's annotations
 
   def sample(self, sample_shape=(), seed=None, **kwargs):
     lead = tf.reshape(tf.cast(sample_shape, tf.int32), [-1])

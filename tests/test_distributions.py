@@ -87,6 +87,16 @@ def test_unit_normal_is_the_v1_v2_mse_head():
                              [3 * (-0.5 - 0.5 * np.log(2 * np.pi))] * 2, rtol=1e-6)
 
 
+def test_trunc_normal_keeps_its_clip_and_logs_no_subclass_warning(caplog):
+  """TFP warns on every batch-shape query of a subclass that inherits its parent's parameter
+  annotations while redefining __init__ (it printed 30 lines at the start of V2 DMC runs)."""
+  dist = d.TruncNormal(tf.zeros([2, 3]), tf.ones([2, 3]), clip=0.1)
+  with caplog.at_level('WARNING'):
+    assert dist.batch_shape == (2, 3) and dist[0].batch_shape == (3,)
+    assert dist.copy().clip == 0.1 and dist[0].clip == 0.1
+  assert not [r for r in caplog.records if '_parameter_properties' in r.getMessage()]
+
+
 def test_twohot_bins_equal_jnp_linspace_bit_for_bit():
   """jnp.linspace(-20, 20, 255) as the official DiscDist gets it (values from jax 0.4.13 on
   CPU); tf.linspace rounds these four bins differently."""

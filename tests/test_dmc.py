@@ -150,6 +150,8 @@ def test_reproduce_dmc_v1_v2_vision_and_proprio(tmp_path, agent):
     proc = subprocess.run(cmd + (['--proprio'] if proprio else []), capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # No Python warnings logged (TFP warned about V2's truncated-normal actor class).
+    assert not re.search('^WARNING:', proc.stderr, re.M), proc.stderr[-2000:]
     result = json.loads((logdir / 'verdict.json').read_text())
     assert result['frames'] == 120 and result['method'] == agent
     if proprio:
