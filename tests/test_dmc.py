@@ -167,7 +167,9 @@ def test_reproduce_dmc_v1_v2_vision_and_proprio(tmp_path, agent):
       assert result['source'].startswith(repo[agent])
       assert json.loads((logdir / 'eval_scores.json').read_text())[0]['xs'] == [120]
     assert f'method: {agent}' in (logdir / 'config.yaml').read_text()
-    if not proprio:  # the same command with a larger budget resumes the pixel run
+    # The same command with a larger budget resumes the pixel run; V1's shows it through this
+    # script (V2's resume on its DMC preset: tests/test_versions.py).
+    if not proprio and agent == 'dreamerv1':
       cmd[cmd.index('--steps') + 1] = '80'
       proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
       assert proc.returncode == 0, proc.stderr[-2000:]
