@@ -10,6 +10,7 @@ The choices repeat the registries that use them (nets.POLICIES, agent.COMPILE, b
 rssm.RSSM.LATENTS, ...), which import TensorFlow; tests/test_config.py asserts they are equal.
 This module imports no TensorFlow: `config.load` rejects a bad value in a fraction of a second.
 """
+import functools
 import math
 import re
 import typing
@@ -216,9 +217,10 @@ RULES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def rules_of(key):
-  """The checks that apply to the dotted `key`."""
-  return [check for pattern, check in RULES.items() if re.fullmatch(pattern, key)]
+  """The checks that apply to the dotted `key` (RULES is fixed: cached per key)."""
+  return tuple(check for pattern, check in RULES.items() if re.fullmatch(pattern, key))
 
 
 def problems(config):

@@ -179,6 +179,13 @@ def preset_combinations():
   return combos + [combo + ['debug'] for combo in combos]
 
 
+def test_config_files_parse_the_same_with_libyaml():
+  import yaml
+  for name in ('defaults.yaml', 'presets.yaml'):
+    text = (cfg.CONFIG_DIR / name).read_text()
+    assert yaml.load(text, Loader=cfg.LOADER) == yaml.safe_load(text), name
+
+
 def test_presets_and_reproduce_combinations_pass_the_checks():
   combos = preset_combinations()
   assert ['dreamerv2', 'dreamerv2_dmc_proprio', 'debug'] in combos and len(combos) > 60
