@@ -16,11 +16,7 @@ import argparse
 import re
 import sys
 
-if __name__ == '__main__':  # before TensorFlow's import: its start-up lines stay off stderr
-  from dreamer_tf import quiet
-  quiet.quiet_tensorflow()
-
-from dreamer_tf import envs, reproduction, verdict  # noqa: E402
+from dreamer_tf import envs, reproduction, verdict
 
 SIZES = ('size1m', 'xs', 's', 'm', 'l', 'xl')
 
@@ -69,7 +65,7 @@ def main(argv=None):
   update = {'task': args.task, 'seed': args.seed}
   if args.steps is not None:
     update['run.steps'] = args.steps
-  config, out = reproduction.train(presets, overrides, update, logdir, args.force)
+  config, out = reproduction.train(presets, overrides, update, logdir, args.force, args.verbose)
   print(summary_line(out), flush=True)
   if args.suite in verdict.SUITES:
     suite_env = config.env[args.suite].to_dict()

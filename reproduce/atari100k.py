@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import quiet  # noqa: E402
+from dreamer_tf import reproduction  # noqa: E402
 from dreamer_tf.envs.atari import GAMES_ATARI100K  # noqa: E402
 
 AGENTS = {  # agent -> (its sizes, default size, protocol's agent steps)
@@ -65,8 +65,6 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
-  quiet.quiet_tensorflow(args.verbose)
-  from dreamer_tf import reproduction  # TensorFlow: after quiet_tensorflow
   if args.agent == 'dreamerv3':
     presets = ['dreamerv3', 'atari100k', args.size, *args.preset]
   else:
@@ -78,7 +76,7 @@ def main(argv=None):
   reproduction.reproduce(
       'atari100k', args.game, presets, overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
-      logdir, args.force)
+      logdir, args.force, verbose=args.verbose)
   if args.steps < args.protocol_steps:
     explain_short_run(args, presets, overrides)
 

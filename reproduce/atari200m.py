@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import published, quiet  # noqa: E402
+from dreamer_tf import published, reproduction  # noqa: E402
 
 AGENTS = {'dreamerv2': ['dreamerv2', 'dreamerv2_atari'], 'dreamerv3': ['dreamerv3', 'atari'],
           'dreamerv3_2024': ['dreamerv3_2024', 'dreamerv3_2024_atari']}   # rewrite: size200m
@@ -45,12 +45,11 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
-  quiet.quiet_tensorflow(args.verbose)
-  from dreamer_tf import reproduction  # TensorFlow: after quiet_tensorflow
   reproduction.reproduce(
       'atari200m', args.game, AGENTS[args.agent] + args.preset, overrides,
       {'task': f'atari_{args.game}', 'seed': args.seed, 'run.steps': args.steps},
-      args.logdir or f'runs/atari200m/{args.agent}/{args.game}/seed{args.seed}', args.force)
+      args.logdir or f'runs/atari200m/{args.agent}/{args.game}/seed{args.seed}', args.force,
+      verbose=args.verbose)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from dreamer_tf import published, quiet  # noqa: E402
+from dreamer_tf import published, reproduction  # noqa: E402
 
 AGENTS = {  # agent -> presets for (vision, proprio)
     'dreamerv3': (['dreamerv3', 'dmc_vision'], ['dreamerv3', 'dmc_proprio']),
@@ -84,14 +84,12 @@ def parse(argv):
 
 def main(argv=None):
   args, overrides = parse(sys.argv[1:] if argv is None else argv)
-  quiet.quiet_tensorflow(args.verbose)
-  from dreamer_tf import reproduction  # TensorFlow: after quiet_tensorflow
   presets = AGENTS[args.agent][args.proprio] + size_presets(args.agent, args.size) + args.preset
   reproduction.reproduce(
       args.benchmark, args.task, presets, overrides,
       {'task': f'dmc_{args.task}', 'seed': args.seed, 'run.steps': args.steps},
       args.logdir or f'runs/{args.benchmark}/{args.agent}/{args.task}/seed{args.seed}',
-      args.force, unit='env steps')
+      args.force, unit='env steps', verbose=args.verbose)
 
 
 if __name__ == '__main__':

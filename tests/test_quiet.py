@@ -43,6 +43,29 @@ def test_bad_value_prints_only_its_error(tmp_path):
   assert proc.stderr == 'error: Invalid config value run.steps=-5: expected an integer >= 1.\n'
 
 
+def test_config_errors_come_before_tensorflow_is_imported(tmp_path):
+  """A typo is refused in a fraction of a second, not after TensorFlow's start-up."""
+  code = ('import runpy, sys\n'
+          'sys.argv = sys.argv[1:]\n'
+          'try:\n'
+          '  if sys.argv[0] == "-m":\n'
+          '    sys.argv = sys.argv[1:]\n'
+          '    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)\n'
+          '  else:\n'
+          '    runpy.run_path(sys.argv[0], run_name="__main__")\n'
+          'finally:\n'
+          '  print("tensorflow imported:", "tensorflow" in sys.modules)\n')
+  for entry in (['reproduce/atari100k.py', '--game', 'pong'],
+                ['reproduce/atari200m.py', '--game', 'pong'],
+                ['reproduce/dmc.py', '--task', 'walker_walk'],
+                ['-m', 'dreamer_tf.train', '--task', 'dummy_disc']):
+    proc = subprocess.run([sys.executable, '-c', code, *entry, '--logdir', str(tmp_path / 'x'),
+                           '--batch_sise=3'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Unknown config key 'batch_sise'" in proc.stderr, entry
+    assert proc.stdout.splitlines()[-1] == 'tensorflow imported: False', entry
+  assert not (tmp_path / 'x').exists()
+
+
 def test_tiny_run_has_no_startup_chatter(tmp_path):
   """Trains a few updates and judges them: TF is imported and runs ops (cuInit on a CPU
   machine), ALE starts; none of their start-up lines reach stderr (empty here)."""
