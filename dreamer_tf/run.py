@@ -4,8 +4,9 @@ Per agent step (each env's step, `envs.amount` envs stepped as a batch by the dr
 transition, run `Ratio(train_ratio / (batch_size * batch_length))`
 updates (or `run.train_steps` every `run.train_every` steps, V1/V2), log and checkpoint on
 wall-clock intervals. Prefill with a uniform random policy until one batch worth of sequences and
-`run.train_fill` steps are stored. `train_eval` also evaluates every `eval_every` steps and
-at the end of the budget over `eval_eps` episodes of a separate environment.
+`run.train_fill` steps are stored, or the step budget ends (the official loops prefill past it).
+`train_eval` also evaluates every `eval_every` steps and at the end of the budget over
+`eval_eps` episodes of a separate environment.
 
 Robustness: the config, task and observation space are validated before anything is written
 (an existing logdir is untouched on error; a fresh one is not created). A resumed run restores
@@ -217,9 +218,12 @@ def _train(config, logdir, env, eval_env, log):
     log(f'Prefilling replay with a random policy ({fill}{batch_steps} sequences of '
         f'{config.batch_length}).')
     policy, _ = driver_lib.random_policy(env.act_space, config.seed)
-    while not filled():
+    while not filled() and counters['step'] < steps:  # the budget bounds the prefill too
       driver(policy, steps=1)
     save()
+    if not filled():
+      log(f'The budget of {steps:,} agent steps ended inside the prefill: no update ran. The '
+          'same command with more steps continues it.')
 
   driver.on_step.append(train_step)
   train_policy = lambda obs, state: agent.policy(obs, state, 'train')

@@ -401,3 +401,20 @@ def test_version_trains_on_its_schedule_and_resumes(tmp_path, version):
   out = run.run(more, tmp_path, log=messages.append)
   assert any('Resumed' in m and 'step 90' in m for m in messages)
   assert out['step'] == 120 and out['updates'] == 7 + 2 + 2 + 2  # steps 90, 100, 110
+
+
+def test_a_budget_inside_the_prefill_ends_it_and_more_steps_continue(tmp_path):
+  """--steps below run.train_fill stops at the budget (no update); the same run with a larger
+  budget continues the prefill and trains on the uninterrupted schedule."""
+  from dreamer_tf import run
+  args = ['--task', 'dummy_cont', '--env.dummy.length', '40', '--run.train_every', '10',
+          '--run.train_steps', '2', '--run.pretrain', '3', '--run.train_fill', '60',
+          '--precision', 'float32']
+  messages = []
+  out = run.run(cfg.load(VERSIONS['dreamerv1'], args + ['--run.steps', '30']), tmp_path,
+                log=messages.append)
+  assert out['step'] == 30 and out['updates'] == 0
+  assert any('ended inside the prefill: no update ran' in m for m in messages)
+  out = run.run(cfg.load(VERSIONS['dreamerv1'], args + ['--run.steps', '90']), tmp_path,
+                log=lambda *a: None)
+  assert out['step'] == 90 and out['updates'] == 3 + 2 + 2  # as one run to 90 (test above)
