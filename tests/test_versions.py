@@ -385,13 +385,17 @@ VERSIONS = {'dreamerv1': ['dreamerv1', 'debug'],
             'dreamerv2_atari': ['dreamerv2', 'dreamerv2_atari', 'debug']}
 
 
+# The V1/V2 schedule on the dummy task: 60 prefill steps, then 3 pretraining updates and 2
+# updates every 10 steps.
+SCHEDULE = ['--env.dummy.length', '40', '--run.train_every', '10', '--run.train_steps', '2',
+            '--run.pretrain', '3', '--run.train_fill', '60', '--precision', 'float32']
+
+
 @pytest.mark.parametrize('version', sorted(VERSIONS))
 def test_version_trains_on_its_schedule_and_resumes(tmp_path, version):
   from dreamer_tf import run
   task = 'dummy_disc' if version.endswith('atari') else 'dummy_cont'
-  args = ['--task', task, '--env.dummy.length', '40', '--run.train_every', '10',
-          '--run.train_steps', '2', '--run.pretrain', '3', '--run.train_fill', '60',
-          '--precision', 'float32']
+  args = ['--task', task] + SCHEDULE
   config = cfg.load(VERSIONS[version], args + ['--run.steps', '90'])
   out = run.run(config, tmp_path, log=lambda *a: None)
   # Prefill to 60 steps, then 3 updates at step 60 and 2 at steps 70 and 80 (90 ends the run).
@@ -407,9 +411,7 @@ def test_a_budget_inside_the_prefill_ends_it_and_more_steps_continue(tmp_path):
   """--steps below run.train_fill stops at the budget (no update); the same run with a larger
   budget continues the prefill and trains on the uninterrupted schedule."""
   from dreamer_tf import run
-  args = ['--task', 'dummy_cont', '--env.dummy.length', '40', '--run.train_every', '10',
-          '--run.train_steps', '2', '--run.pretrain', '3', '--run.train_fill', '60',
-          '--precision', 'float32']
+  args = ['--task', 'dummy_cont'] + SCHEDULE
   messages = []
   out = run.run(cfg.load(VERSIONS['dreamerv1'], args + ['--run.steps', '30']), tmp_path,
                 log=messages.append)
