@@ -14,6 +14,11 @@ __version__ = '0.1.0'
 # Performance). Read when TensorFlow starts; TF_ENABLE_ONEDNN_OPTS=0 before importing dreamer_tf
 # keeps Eigen's.
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
+# tf.keras as Keras 2 (tf_keras, the Keras every module here uses). Otherwise `import tensorflow`
+# loads Keras 3 and, through it, matplotlib: 1.0-1.5 s of every start-up and ~58 MB of RSS on this
+# project's CPUs, for a Keras nothing here calls (README, Performance). TF_USE_LEGACY_KERAS=0
+# before importing dreamer_tf keeps Keras 3 as tf.keras.
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 DEFAULT_PRESETS = ('dreamerv3', 'gym', 's')
 

@@ -1,6 +1,8 @@
 """What importing dreamer_tf sets for TensorFlow (dreamer_tf/__init__.py), checked in a fresh
 process each: oneDNN on every x86 CPU (TF_ENABLE_ONEDNN_OPTS), whose allocator reuses freed
-memory instead of faulting every large tensor's pages in again; a user's own setting wins."""
+memory instead of faulting every large tensor's pages in again; tf.keras as Keras 2
+(TF_USE_LEGACY_KERAS), so that TensorFlow's import skips Keras 3 and matplotlib; a user's own
+setting wins."""
 import os
 import subprocess
 import sys
@@ -23,21 +25,33 @@ import dreamer_tf
 from tensorflow.python.util import _pywrap_util_port
 print(_pywrap_util_port.IsMklEnabled())
 '''
+KERAS = '''
+import sys
+import dreamer_tf.agent
+import tensorflow as tf
+print(tf.keras.__name__.split('.')[0], 'keras' in sys.modules, 'matplotlib' in sys.modules)
+'''
 
 
 def run(code, **env_vars):
+  """The last line `code` prints in a fresh process, split into words."""
   env = {k: v for k, v in os.environ.items()
-         if k != 'TF_ENABLE_ONEDNN_OPTS'}
+         if k not in ('TF_ENABLE_ONEDNN_OPTS', 'TF_USE_LEGACY_KERAS')}
   done = subprocess.run([sys.executable, '-c', code], env={**env, **env_vars},
                         capture_output=True, text=True, check=True)
-  return done.stdout.split()[-1]
+  return done.stdout.splitlines()[-1].split()
 
 
 def test_onednn_is_on_by_default_and_can_be_turned_off():
-  assert run(ONEDNN) == 'True'
-  assert run(ONEDNN, TF_ENABLE_ONEDNN_OPTS='0') == 'False'
+  assert run(ONEDNN) == ['True']
+  assert run(ONEDNN, TF_ENABLE_ONEDNN_OPTS='0') == ['False']
 
 
 def test_large_tensors_reuse_memory_by_default():
   pages = 20 * 4096 * 4096 * 4 // 4096  # 20 fresh 64 MB tensors, in 4 KiB pages
-  assert int(run(PAGE_FAULTS)) < pages // 100
+  assert int(run(PAGE_FAULTS)[0]) < pages // 100
+
+
+def test_an_agent_import_loads_keras_2_only():
+  assert run(KERAS) == ['tf_keras', 'False', 'False']  # Keras 3 would bring in matplotlib
+  assert run(KERAS, TF_USE_LEGACY_KERAS='0') == ['keras', 'True', 'True']
