@@ -37,7 +37,6 @@ from dreamer_tf import agent as agent_lib  # noqa: E402
 from dreamer_tf import config as config_lib  # noqa: E402
 
 
-
 def pong_batch(config, seed=0):
   B, T = config.batch_size, config.batch_length
   rng = np.random.default_rng(seed)
