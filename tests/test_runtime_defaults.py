@@ -20,16 +20,13 @@ for _ in range(20):
   del y
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 '''
-ONEDNN = '''
-import dreamer_tf
-from tensorflow.python.util import _pywrap_util_port
-print(_pywrap_util_port.IsMklEnabled())
-'''
-KERAS = '''
+DEFAULTS = '''
 import sys
 import dreamer_tf.agent
 import tensorflow as tf
-print(tf.keras.__name__.split('.')[0], 'keras' in sys.modules, 'matplotlib' in sys.modules)
+from tensorflow.python.util import _pywrap_util_port
+print(_pywrap_util_port.IsMklEnabled(), tf.keras.__name__.split('.')[0], 'keras' in sys.modules,
+      'matplotlib' in sys.modules)
 '''
 
 
@@ -42,16 +39,13 @@ def run(code, **env_vars):
   return done.stdout.splitlines()[-1].split()
 
 
-def test_onednn_is_on_by_default_and_can_be_turned_off():
-  assert run(ONEDNN) == ['True']
-  assert run(ONEDNN, TF_ENABLE_ONEDNN_OPTS='0') == ['False']
+def test_onednn_and_keras_2_by_default_and_the_users_settings_win():
+  # oneDNN on; tf.keras is tf_keras, and neither Keras 3 nor (through it) matplotlib is loaded.
+  assert run(DEFAULTS) == ['True', 'tf_keras', 'False', 'False']
+  assert run(DEFAULTS, TF_ENABLE_ONEDNN_OPTS='0', TF_USE_LEGACY_KERAS='0') == [
+      'False', 'keras', 'True', 'True']
 
 
 def test_large_tensors_reuse_memory_by_default():
   pages = 20 * 4096 * 4096 * 4 // 4096  # 20 fresh 64 MB tensors, in 4 KiB pages
   assert int(run(PAGE_FAULTS)[0]) < pages // 100
-
-
-def test_an_agent_import_loads_keras_2_only():
-  assert run(KERAS) == ['tf_keras', 'False', 'False']  # Keras 3 would bring in matplotlib
-  assert run(KERAS, TF_USE_LEGACY_KERAS='0') == ['keras', 'True', 'True']
