@@ -1,12 +1,16 @@
 # Two commands for a fresh machine (see README):
 #   make pong   set up .venv, then a short real DreamerV3 Atari 100k Pong run with its verdict
-#   make test   set up .venv, then the test suite (what CI runs)
+#   make test   set up .venv, then the test suite (what CI runs), in TEST_WORKERS processes
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # 3 also hides the cuInit error TensorFlow logs on a CPU machine (dreamer_tf/quiet.py)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
+# pytest-xdist workers for `make test`: the suite is mostly single-threaded start-up (imports,
+# tracing, env steps, renders), so two on 2 cores take 13 min instead of 22 (README,
+# "Two commands on a fresh machine").
+TEST_WORKERS ?= 2
 
 .PHONY: setup system-deps pong test test-slow benchmark
 
@@ -33,7 +37,7 @@ pong: $(STAMP)
 	  --run.eval_eps=2
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
