@@ -24,6 +24,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # benchmarks/flops.py
 
 import dreamer_tf  # noqa: E402,F401  (before TensorFlow: the runtime defaults it sets)
+from dreamer_tf import quiet  # noqa: E402
+
+quiet.quiet_tensorflow(verbose=False)  # TensorFlow's start-up lines, as the entry points
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
