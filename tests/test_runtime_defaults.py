@@ -2,7 +2,7 @@
 process each: oneDNN on every x86 CPU (TF_ENABLE_ONEDNN_OPTS), whose allocator reuses freed
 memory instead of faulting every large tensor's pages in again; tf.keras as Keras 2
 (TF_USE_LEGACY_KERAS), so that TensorFlow's import skips Keras 3 and matplotlib; a user's own
-setting wins."""
+setting wins. And the tests' own setting (conftest.py), in whichever process runs them."""
 import os
 import subprocess
 import sys
@@ -49,3 +49,10 @@ def test_onednn_and_keras_2_by_default_and_the_users_settings_win():
 def test_large_tensors_reuse_memory_by_default():
   pages = 20 * 4096 * 4096 * 4 // 4096  # 20 fresh 64 MB tensors, in 4 KiB pages
   assert int(run(PAGE_FAULTS)[0]) < pages // 100
+
+
+def test_ops_are_deterministic_in_the_process_running_the_tests():
+  """conftest.py sets it in pytest_configure: in each pytest-xdist worker (`make test`) or the
+  one process of a plain `pytest`, never in xdist's controller, which runs no test."""
+  from tensorflow.python.framework import config
+  assert config.is_op_determinism_enabled()
