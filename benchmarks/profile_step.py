@@ -19,13 +19,11 @@ before it are printed as one line).
 import argparse
 import collections
 import glob
-import os
 import pathlib
 import sys
 import tempfile
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import dreamer_tf  # noqa: E402,F401  (before TensorFlow: the runtime defaults it sets)

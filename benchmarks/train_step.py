@@ -19,7 +19,6 @@ import sys
 import time
 
 START = time.time()
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # benchmarks/flops.py
 

@@ -1,6 +1,5 @@
 import os
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # `make test` runs two pytest-xdist workers: on a GPU machine each takes GPU memory as it needs
 # it rather than TensorFlow's default of nearly all of it, which would leave the other none.
 os.environ.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
