@@ -84,6 +84,8 @@ def main():
   agent.train(batch)
   compile_s = time.time() - t
   first_update_s = time.time() - START
+  print(f'first update done: {compile_s:.1f} s (tracing, graph optimisation, the update), '
+        f'{first_update_s:.1f} s after the start', flush=True)
   times = []
   for i in range(args.updates):
     t = time.time()

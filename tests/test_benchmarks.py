@@ -118,3 +118,33 @@ def test_peer_source_is_the_pinned_commit_of_a_local_git_dir(tmp_path, monkeypat
   src = peers.export_dreamerv3(tmp_path / 'root', str(repo))
   assert (src / 'dreamerv3' / 'main.py').read_text() == 'pinned'
   assert (src / 'PEERS_COMMIT').read_text().startswith(pinned)
+
+
+def test_onednn_breakdown_sums_the_timed_updates_and_counts_their_flops():
+  """benchmarks/onednn_ops.py: calls before train_step.py's first-update line (the build, the
+  first update) are left out; the work of a strided conv (any direction), a gemm and an inner
+  product matches hand counts; a timestamp field before `exec` does not shift the fields."""
+  import onednn_ops
+  conv = ('onednn_verbose,v1,primitive,exec,cpu,convolution,brgconv_strided:avx512_core,'
+          'backward_data,src:f32::blocked:acdb::f0 wei:f32:ap:blocked:Acdb16a::f0,,'
+          'alg:convolution_direct,mb8_ic3oc4_ih8oh4kh4sh2dh0ph1_iw8ow4kw4sw2dw0pw1,{}')
+  gemm = ('onednn_verbose,123.5,v1,primitive,exec,cpu,gemm_api,,undef,src_bf16::blocked:ab:f0 '
+          'wei_bf16::blocked:ab:f0 dst_f32::blocked:ab:f0,,,6x5:5x7,{}')
+  inner = ('onednn_verbose,v1,primitive,exec,cpu,inner_product,x64:gemm:jit,forward_training,'
+           'src:f32::blocked:ab::f0 wei:f32::blocked:ba::f0,attr-scratchpad:user,,mb2ic3oc4,{}')
+  lines = ['onednn_verbose,v1,primitive,info,template:operation,engine,primitive', conv.format(50),
+           'first update done: 9.0 s (tracing, graph optimisation, the update), 20.0 s after',
+           conv.format(2), gemm.format(1), 'update 1/2: 4.000 s', conv.format(4), gemm.format(3),
+           inner.format(0.5), 'update 2/2: 5.000 s']
+  updates, wall, by_primitive, by_shape = onednn_ops.summarise(lines)
+  assert (updates, wall) == (2, 4.5)
+  primitive = ('convolution', 'brgconv_strided:avx512_core', 'backward_data', 'f32')
+  assert by_primitive[primitive] == [2, 6.0]
+  assert by_primitive['gemm_api', '', 'undef', 'bf16'] == [2, 4.0]
+  conv_problem = 'mb8_ic3oc4_ih8oh4kh4sh2dh0ph1_iw8ow4kw4sw2dw0pw1'
+  assert by_shape[primitive, conv_problem] == [2, 6.0, 2 * 8 * 4 * 4 * 4 * 3 * 4 * 4]
+  assert by_shape[('gemm_api', '', 'undef', 'bf16'), '6x5:5x7'][2] == 2 * 6 * 5 * 7
+  assert onednn_ops.flops('inner_product', 'mb2ic3oc4') == 2 * 2 * 3 * 4
+  assert onednn_ops.flops('softmax', '1024x32x32') is None
+  with pytest.raises(ValueError, match='first update done'):
+    onednn_ops.summarise(lines[:2])
