@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-UPDATE = re.compile(r'^update (\d+)/\d+: ([\d.]+) s$')  # train_step.py's line after each update
+UPDATE = re.compile(r'^update \d+/\d+: ([\d.]+) s$')  # train_step.py's line after each update
 FIRST = 'first update done'  # ... and after the first (untimed) one
 
 
@@ -29,7 +29,7 @@ def parse_exec(line):
   """(kind, implementation, direction, dtype, problem, ms) of an ONEDNN_VERBOSE `exec` line, or
   None. Fields are located from `exec` on, so a leading timestamp field does not matter."""
   fields = line.rstrip('\n').split(',')
-  if not fields[0] == 'onednn_verbose' or 'exec' not in fields[:6]:
+  if fields[0] != 'onednn_verbose' or 'exec' not in fields[:6]:
     return None
   i = fields.index('exec')
   kind, impl, direction, mds = fields[i + 2:i + 6]
@@ -66,7 +66,7 @@ def summarise(lines):
       started = True
     match = UPDATE.match(line.strip())
     if match:
-      walls.append(float(match.group(2)))
+      walls.append(float(match.group(1)))
     entry = parse_exec(line) if started else None
     if entry is None:
       continue
@@ -83,6 +83,10 @@ def summarise(lines):
   return len(walls), statistics.median(walls), dict(by_primitive), dict(by_shape)
 
 
+def named(primitive):
+  return ' '.join(part for part in primitive if part not in ('', 'undef'))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--size', default='xs')
@@ -97,21 +101,22 @@ def main():
   if proc.returncode:
     sys.exit(f'train_step.py failed (exit {proc.returncode}):\n' + proc.stderr[-3000:])
   updates, wall, by_primitive, by_shape = summarise(proc.stdout.splitlines())
+  if not by_primitive:
+    sys.exit('oneDNN reported no calls in the timed updates: did the step run on a GPU?')
   total = sum(ms for _, ms in by_primitive.values()) / updates
   print(f'{updates} timed updates, {wall:.2f} s median wall; oneDNN\'s primitives '
         f'{total / 1e3:.2f} s per update (calls that TensorFlow runs side by side both count)\n')
   print(f'{"ms/update":>10} {"calls/update":>12}  primitive: kind, implementation, direction, '
         'dtype')
   for primitive, (calls, ms) in sorted(by_primitive.items(), key=lambda kv: -kv[1][1]):
-    name = ' '.join(part for part in primitive if part not in ('', 'undef'))
-    print(f'{ms / updates:10.1f} {calls / updates:12.1f}  {name}')
+    print(f'{ms / updates:10.1f} {calls / updates:12.1f}  {named(primitive)}')
   print(f'\n{"ms/update":>10} {"calls":>6} {"GFLOP/call":>10} {"GFLOP/s":>8}  primitive: problem')
   shapes = sorted(by_shape.items(), key=lambda kv: -kv[1][1])[:args.top]
-  for ((kind, _, direction, dtype), problem), (calls, ms, work) in shapes:
+  for (primitive, problem), (calls, ms, work) in shapes:
     rate = f'{work * calls / ms / 1e6:8.0f}' if work else f'{"":8}'
     gflop = f'{work / 1e9:10.3f}' if work else f'{"":10}'
     print(f'{ms / updates:10.1f} {calls / updates:6.1f} {gflop} {rate}  '
-          f'{kind} {direction} {dtype}: {problem}')
+          f'{named(primitive[:1] + primitive[2:])}: {problem}')
 
 
 if __name__ == '__main__':
