@@ -40,16 +40,15 @@ def parse_exec(line):
 def flops(kind, problem):
   """Floating-point operations of one call (a multiply-add counts two), or None where the
   primitive does no products: convolutions in all three directions do the forward's work."""
-  if kind == 'convolution':
-    dims = dict((k, int(v)) for k, v in re.findall(r'([a-z]+)(\d+)', problem.replace('_', '')))
-    out = dims['oh'] * dims.get('ow', dims['oh']) * dims.get('od', 1)
-    taps = dims['kh'] * dims.get('kw', dims['kh']) * dims.get('kd', 1)
-    return 2 * dims['mb'] * out * dims['oc'] * dims['ic'] // dims.get('g', 1) * taps
   if kind in ('gemm_api', 'matmul'):  # src (..., M, K) : weights (..., K, N) [: dst]
     src, wei = [[int(d) for d in part.split('x')] for part in problem.split(':')[:2]]
     return 2 * math.prod(src) * wei[-1]
+  dims = {k: int(v) for k, v in re.findall(r'([a-z]+)(\d+)', problem.replace('_', ''))}
+  if kind == 'convolution':
+    out = dims['oh'] * dims.get('ow', dims['oh']) * dims.get('od', 1)
+    taps = dims['kh'] * dims.get('kw', dims['kh']) * dims.get('kd', 1)
+    return 2 * dims['mb'] * out * dims['oc'] * dims['ic'] // dims.get('g', 1) * taps
   if kind == 'inner_product':
-    dims = dict((k, int(v)) for k, v in re.findall(r'([a-z]+)(\d+)', problem))
     return 2 * dims['mb'] * dims['ic'] * dims['oc']
   return None
 
@@ -59,8 +58,7 @@ def summarise(lines):
   (updates, wall seconds per update, {primitive: [calls, ms]}, {(primitive, problem): [calls, ms,
   flops of one call]})."""
   started, walls = False, []
-  by_primitive = collections.defaultdict(lambda: [0, 0.0])
-  by_shape = collections.defaultdict(lambda: [0, 0.0, None])
+  by_shape = collections.defaultdict(lambda: [0, 0.0])
   for line in lines:
     if line.startswith(FIRST):
       started = True
@@ -68,19 +66,19 @@ def summarise(lines):
     if match:
       walls.append(float(match.group(1)))
     entry = parse_exec(line) if started else None
-    if entry is None:
-      continue
-    kind, impl, direction, dtype, problem, ms = entry
-    primitive = (kind, impl, direction, dtype)
-    by_primitive[primitive][0] += 1
-    by_primitive[primitive][1] += ms
-    shape = by_shape[primitive, problem]
-    shape[0] += 1
-    shape[1] += ms
-    shape[2] = flops(kind, problem)
+    if entry is not None:
+      *primitive, problem, ms = entry
+      shape = by_shape[tuple(primitive), problem]
+      shape[0] += 1
+      shape[1] += ms
   if not walls:
     raise ValueError(f'no "update i/N: t s" line after "{FIRST}": did train_step.py run?')
-  return len(walls), statistics.median(walls), dict(by_primitive), dict(by_shape)
+  by_primitive = collections.defaultdict(lambda: [0, 0.0])
+  for (primitive, problem), (calls, ms) in by_shape.items():
+    by_primitive[primitive][0] += calls
+    by_primitive[primitive][1] += ms
+  shapes = {key: [calls, ms, flops(key[0][0], key[1])] for key, (calls, ms) in by_shape.items()}
+  return len(walls), statistics.median(walls), dict(by_primitive), shapes
 
 
 def named(primitive):
